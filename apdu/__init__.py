@@ -1,0 +1,4 @@
+"""The wire layer: bytes, APDU codecs, TLV, status words, scripts and transports.
+
+Nothing here knows about social-security cards; higher layers build on it.
+"""
