@@ -1,0 +1,1 @@
+"""Spec knowledge, declared once: identifiers, record layouts, profiles, card cryptography."""

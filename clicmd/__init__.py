@@ -1,0 +1,1 @@
+"""Subcommands of the ``sscard`` CLI (the root group lives in ``cli.py``)."""
