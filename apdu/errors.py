@@ -43,3 +43,7 @@ class NoCard(TransportError):
 
 class CardRemoved(TransportError):
     """The card was removed during the session."""
+
+
+class ATRError(SSCardError, ValueError):
+    """A malformed Answer-to-Reset (ISO 7816-3 §8); the message names the byte."""

@@ -50,8 +50,7 @@ def atr_cmd(hex_atr: tuple[str, ...], target: Target, as_json: bool) -> None:
             atr = channel.atr
     parsed = parse_atr(atr)
     if as_json:
-        emit_json(parsed.to_dict() if hasattr(parsed, "to_dict") else {"atr": atr.hex().upper(),
-                                                                     "lines": describe_atr(atr)})
+        emit_json(parsed.to_dict())
         return
     click.echo(f"ATR: {atr.hex(' ').upper()}")
     for line in describe_atr(atr):

@@ -5,8 +5,7 @@ from pathlib import Path
 
 import click
 
-from apdu.errors import ScriptError
-from apdu.script import StepResult, parse_script, run_script
+from apdu.script import StepResult, load_script, run_script
 from apdu.transport.channel import default_processors
 
 from .common import Target, card_options, emit_json, open_channel
@@ -29,17 +28,7 @@ def run_cmd(files: tuple[Path, ...], target: Target, keep_going: bool, auto: boo
 
     Exit status: 0 all steps matched, 3 a mismatch, 1 an error.
     """
-    scripts = []
-    for path in files:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ScriptError(f"{path}: no such file") from None
-        except UnicodeDecodeError as exc:
-            raise ScriptError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-        except OSError as exc:
-            raise ScriptError(f"{path}: {exc.strerror}") from None
-        scripts.append((path, parse_script(text, source=str(path))))
+    scripts = [(path, load_script(path)) for path in files]
 
     def show(result: StepResult) -> None:
         if not (quiet or as_json):

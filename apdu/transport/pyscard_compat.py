@@ -5,7 +5,7 @@ Code written against pyscard (including its observers, such as
 card without pcscd:
 
 >>> class Card:
-...     def power_on(self): return bytes.fromhex("3B6D000000814A44468660519900000001AC")[:4]
+...     def power_on(self): return bytes.fromhex("3B6D000000814A44468660519900000001AC")
 ...     def power_off(self): pass
 ...     def reset(self): return self.power_on()
 ...     def transmit(self, apdu): return b"\\x90\\x00"
@@ -13,8 +13,8 @@ card without pcscd:
 >>> conn.connect()
 >>> conn.transmit([0x00, 0xA4, 0x04, 0x00])
 ([], 144, 0)
->>> toHexString(conn.getATR())
-'3B 6D 00 00'
+>>> toHexString(conn.getATR()[:4]), conn.getProtocol() == CardConnection.T0_protocol
+('3B 6D 00 00', True)
 """
 from __future__ import annotations
 

@@ -199,6 +199,43 @@ def cbc_last_block(alg: Algorithm, key: bytes, data: bytes, iv: bytes | None = N
     return chain
 
 
+def encrypt_cbc(alg: Algorithm, key: bytes, data: bytes, iv: bytes | None = None) -> bytes:
+    """CBC encryption of whole blocks (ISO/IEC 10116), IV zero unless given; no padding.
+
+    >>> k = bytes.fromhex("0123456789ABCDEF") * 2
+    >>> c = encrypt_cbc(Algorithm.TDES, k, b"Now is the time ")
+    >>> c[:8] == encrypt_ecb(Algorithm.TDES, k, b"Now is t"), c[8:] == cbc_last_block(Algorithm.TDES, k, b"Now is the time ")
+    (True, True)
+    """
+    block = block_size(alg)
+    _check_blocks("CBC data", data, block)
+    chain = check_length("CBC IV", bytes(block) if iv is None else iv, (block,))
+    enc = _cipher(alg, key, f"{alg.name} key").encryptor()
+    out = bytearray()
+    for i in range(0, len(data), block):
+        chain = enc.update(bytes(a ^ b for a, b in zip(chain, data[i:i + block])))
+        out += chain
+    return bytes(out)
+
+
+def decrypt_cbc(alg: Algorithm, key: bytes, data: bytes, iv: bytes | None = None) -> bytes:
+    """CBC decryption of whole blocks; the inverse of :func:`encrypt_cbc`.
+
+    >>> k = bytes(range(16))
+    >>> decrypt_cbc(Algorithm.SM4, k, encrypt_cbc(Algorithm.SM4, k, bytes(32))) == bytes(32)
+    True
+    """
+    block = block_size(alg)
+    _check_blocks("CBC data", data, block)
+    chain = check_length("CBC IV", bytes(block) if iv is None else iv, (block,))
+    plain = decrypt_ecb(alg, key, data)
+    out = bytearray()
+    for i in range(0, len(data), block):
+        out += bytes(a ^ b for a, b in zip(chain, plain[i:i + block]))
+        chain = data[i:i + block]
+    return bytes(out)
+
+
 def pad_80(data: bytes, block: int) -> bytes:
     """ISO/IEC 9797-1 padding method 2: append ``80``, then ``00`` up to a block multiple.
 

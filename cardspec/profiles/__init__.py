@@ -1,0 +1,1 @@
+"""Built-in card profiles (TOML), loaded by :mod:`cardspec.profile`."""
