@@ -96,18 +96,24 @@ _FileT = TypeVar("_FileT", bound=File)
 class DF(File):
     """A dedicated file: children, an optional DF name (AID) and an optional application.
 
-    ``proprietary`` is the content of the FCI proprietary template A5 (e.g. ``88 01 1E``
-    for the DIR SFI and ``9F0C`` issuer data, S5 table 36). The FCI is the application's
-    (``application.fci(df)``) when it builds one, otherwise ``6F [84 name | 83 FID] [A5 …]``.
+    The FCI answered to SELECT is, in this order: the application's (``application.fci(df)``)
+    when it builds one; ``fci``, the exact bytes declared for the DF; or
+    ``6F [84 name | 83 FID] [A5 proprietary]``, where ``proprietary`` is the content of the
+    proprietary template (e.g. ``88 01 1E`` for the DIR SFI and ``9F0C`` issuer data, S5
+    table 36).
     """
 
     def __init__(self, fid: int, *, name: bytes | None = None, proprietary: bytes | None = None,
-                 application: Application | None = None, children: Iterable[File] = ()) -> None:
+                 fci: bytes | None = None, application: Application | None = None,
+                 children: Iterable[File] = ()) -> None:
         super().__init__(fid)
         if name is not None and not 1 <= len(name) <= MAX_DF_NAME:
             raise FileSystemError(f"DF {fid:04X}: DF name of {len(name)} bytes (1 to {MAX_DF_NAME} allowed)")
+        if fci is not None and proprietary is not None:
+            raise FileSystemError(f"DF {fid:04X}: give the whole FCI or its proprietary template, not both")
         self.name = bytes(name) if name is not None else None
         self.proprietary = bytes(proprietary) if proprietary is not None else None
+        self.static_fci = bytes(fci) if fci is not None else None
         self.application = application
         self._children: list[File] = []
         for child in children:
@@ -170,6 +176,8 @@ class DF(File):
             built = self.application.fci(self)
             if built is not None:
                 return built
+        if self.static_fci is not None:
+            return self.static_fci
         body = _tlv(0x84, self.name) if self.name is not None else _tlv(0x83, self.fid.to_bytes(2, "big"))
         if self.proprietary is not None:
             body += _tlv(0xA5, self.proprietary)
@@ -179,9 +187,10 @@ class DF(File):
 class MF(DF):
     """The master file, 3F00; on some cards it carries a DF name (TR4: 1PAY.SYS.DDF01)."""
 
-    def __init__(self, *, name: bytes | None = None, proprietary: bytes | None = None,
+    def __init__(self, *, name: bytes | None = None, proprietary: bytes | None = None, fci: bytes | None = None,
                  application: Application | None = None, children: Iterable[File] = ()) -> None:
-        super().__init__(MF_FID, name=name, proprietary=proprietary, application=application, children=children)
+        super().__init__(MF_FID, name=name, proprietary=proprietary, fci=fci, application=application,
+                         children=children)
 
 
 class EF(File):

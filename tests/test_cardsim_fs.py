@@ -34,13 +34,13 @@ def build_mf() -> MF:
                            data=bytes.fromhex("AA" * 0x20)))
     ssse.add(LinearVariableEF(0xEF0D, sfi=13, max_records=3, max_record_length=0x10, write=UK))
     df01 = ssse.add(DF(0xDF01, name=bytes.fromhex("D15600000500")))
-    df01.add(LinearVariableEF(0xEF05, sfi=5, read=AccessRule.parse("pin|key:84"), records=[bytes.fromhex("2002"
-                                                                                                         "3031")]))
+    df01.add(LinearVariableEF(0xEF05, sfi=5, read=AccessRule.parse("pin|key:84"),
+                              records=[bytes.fromhex("20023031")]))
     df04 = ssse.add(DF(0xDF04, name=bytes.fromhex("D15600000503")))
     df04.add(CyclicEF(0xEF15, sfi=21, record_length=3, max_records=3))
     df04.add(LinearFixedEF(0xEF16, sfi=22, record_length=4, max_records=2))
-    df04.add(LinearVariableEF(0xEF17, sfi=23, records=[bytes.fromhex(r) for r in ("0101AA", "0201BB", "0101CC",
-                                                                                   "0201DD")]))
+    df04.add(LinearVariableEF(0xEF17, sfi=23,
+                              records=[bytes.fromhex(r) for r in ("0101AA", "0201BB", "0101CC", "0201DD")]))
     return MF(children=[ssse])
 
 
@@ -108,6 +108,14 @@ def test_labels_and_default_fci() -> None:
     df04 = ssse.child(0xDF04)
     assert isinstance(df04, DF) and df04.fci().hex().upper() == "6F088406D15600000503"
     assert repr(df04.child(0xEF15)) == "<CyclicEF 3F00/DDF1/DF04/EF15>"
+
+
+def test_declared_fci_and_its_precedence() -> None:
+    tr4 = bytes.fromhex("6F10840E315041592E5359532E4444463031")  # TR4: the MF answers 1PAY.SYS.DDF01
+    assert MF(name=b"1PAY.SYS.DDF01", fci=tr4).fci() == tr4
+    assert MF(name=b"1PAY.SYS.DDF01").fci() == tr4  # the default builds the same bytes
+    with pytest.raises(FileSystemError, match="not both"):
+        DF(0x1000, fci=tr4, proprietary=b"\x88\x01\x1E")
 
 
 def test_long_fci_and_three_byte_record_lengths() -> None:
@@ -190,7 +198,7 @@ def test_select_by_name_occurrences(card: CardOS) -> None:
     ("00A4010002EF05", "6A82"),  # P1 01 wants a DF
     ("00A4020002DF04", "6A82"),  # P1 02 wants an EF
     ("00A4080004DDF1EF09", "6A82"),
-    ("00A4080004EF05DDF1", "6A82"),  # an EF cannot be a path step
+    ("00A4080006DDF1EF05EF06", "6A82"),  # an EF cannot be a path step
     ("00A4050002EF05", "6A86"),
     ("00A4001002EF05", "6A86"),
     ("00A4000802EF05", "6A86"),  # FMD not offered
@@ -451,8 +459,9 @@ def test_read_all_stops_at_whole_records_that_fit() -> None:
     big = [bytes((tag, 0xC6)) + bytes((tag,)) * 0xC6 for tag in (1, 2)]  # two records of 200 bytes
     card = CardOS(MF(children=[LinearVariableEF(0xEF01, sfi=1, records=big)]), atr=ATR)
     card.power_on()
-    assert tx(card, "00B2010C00") == big[0].hex().upper() + "9000"  # 400 bytes do not fit in 256
-    assert tx(card, "00B2010D00") == big[0].hex().upper() + "9000"
+    assert tx(card, "00B2020C00") == big[1].hex().upper() + "9000"
+    assert tx(card, "00B2010D00") == big[0].hex().upper() + "9000"  # 400 bytes do not fit in 256
+    assert tx(card, "00B2020E00") == big[1].hex().upper() + "9000"
     assert tx(card, "00B2010D000000") == (big[0] + big[1]).hex().upper() + "9000"  # extended Le
 
 

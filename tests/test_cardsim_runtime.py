@@ -65,7 +65,8 @@ def build(app: Recorder | None = None, **kwargs: object) -> tuple[CardOS, Record
     if app is not None:
         ssse.add(DF(0xDF04, name=bytes.fromhex("D15600000503"), application=app))
     store = RecordingStore()
-    card = CardOS(MF(children=[ssse]), atr=ATR, settings=RuntimeSettings(**kwargs), store=store)  # type: ignore[arg-type]
+    options = RuntimeSettings(**kwargs)  # type: ignore[arg-type]
+    card = CardOS(MF(children=[ssse]), atr=ATR, settings=options, store=store)
     card.power_on()
     return card, store
 

@@ -73,7 +73,8 @@ def _digits(what: str, value: str, lengths: range) -> str:
     if not isinstance(value, str) or not value.isascii() or not value.isdigit() \
             or len(value) not in lengths:
         shown = repr(value) if isinstance(value, str) else type(value).__name__
-        raise CryptoError(f"{what} must be {lengths.start}-{lengths.stop - 1} decimal digits, got {shown}")
+        count = f"{lengths.start}" if len(lengths) == 1 else f"{lengths.start}-{lengths.stop - 1}"
+        raise CryptoError(f"{what} must be {count} decimal digits, got {shown}")
     return value
 
 
@@ -103,9 +104,10 @@ def pboc_session_key(udk: bytes, atc: bytes) -> bytes:
 
     pboc.md §4.3 vector A (UDK-AC, ATC 000E) and the MAC-key example of §3.3 (ATC 0001):
 
-    >>> pboc_session_key(bytes.fromhex("0D2E3CB0BC1F9E03AED58F663A2F9679"), bytes.fromhex("000E")).hex().upper()
+    >>> H = bytes.fromhex
+    >>> pboc_session_key(H("0D2E3CB0BC1F9E03AED58F663A2F9679"), H("000E")).hex().upper()
     'C3D3F062E9992B4E923D338D66193526'
-    >>> pboc_session_key(bytes.fromhex("40BF52BFD9AD67456B078A19011A1391"), bytes.fromhex("0001")).hex().upper()
+    >>> pboc_session_key(H("40BF52BFD9AD67456B078A19011A1391"), H("0001")).hex().upper()
     '85FF218BB721253B726B8F8BFFA4326E'
     """
     _key("UDK", udk)
@@ -155,7 +157,8 @@ def cvr_from_iad(iad: bytes) -> bytes:
     """
     iad = check_bytes("IAD", iad)
     if len(iad) < 8 or iad[0] != 0x07:
-        raise CryptoError(f"IAD must start with length 07 and hold at least 8 bytes, got {iad[:1].hex().upper() or 'nothing'}"
+        first = iad[:1].hex().upper() or "nothing"
+        raise CryptoError(f"IAD must start with length 07 and hold at least 8 bytes, got {first}"
                           f" and {len(iad)} bytes")
     return iad[3:7]
 
@@ -243,7 +246,8 @@ def build_script_command(sk_mac: bytes, header: bytes, atc: bytes, arqc: bytes, 
     ('841E000004', 9)
     """
     data = check_bytes("script data", data)
-    header_lc = check_length("script header CLA INS P1 P2", header, (4,)) + bytes((len(data) + SCRIPT_MAC_SIZE,))
+    header_lc = check_length("script header CLA INS P1 P2", header, (4,))\
+        + bytes((len(data) + SCRIPT_MAC_SIZE,))
     return header_lc + data + script_mac(sk_mac, header_lc, atc, arqc, data)
 
 

@@ -1,9 +1,9 @@
 """GlobalPlatform SCP02 (GP Card Specification 2.2, Appendix E; Appendix B.1 algorithms).
 
-Pure functions shared by the card (security domain) and the host (personalization tool):
-session keys (E.4.1), card/host cryptograms (E.4.2), C-MAC with ICV chaining (E.4.4),
-C-DECRYPTION (E.4.6), DEK encryption of key data (E.4.7), KMC diversification of the
-static keys (EMV CPS and VISA2 templates, as named by GlobalPlatformPro).
+Pure functions shared by the card (security domain) and the host (personalization tool),
+from Appendix E.4: session keys, card/host authentication cryptograms, C-MAC with ICV
+chaining, C-DECRYPTION, DEK encryption of sensitive data; plus the KMC diversification of
+the static keys (EMV CPS and VISA2 templates, as GlobalPlatformPro names them).
 
 The ``i`` parameter (:class:`Options`) names the variant; PBOC issuance runs ``i=15`` or
 ``i=55``: 3 base keys, C-MAC on the *modified* APDU (CLA b3 set, Lc + 8), explicit
@@ -56,13 +56,13 @@ from cardspec.crypto.blockcipher import (
 KEY_SIZE = 16
 MAC_SIZE = 8
 ZERO_ICV = bytes(8)
-"""ICV of the first C-MAC of a session, the one of EXTERNAL AUTHENTICATE (E.4.4)."""
+"""ICV of the first C-MAC of a session, the one of EXTERNAL AUTHENTICATE (E.4)."""
 
 CONST_C_MAC = bytes.fromhex("0101")
 CONST_R_MAC = bytes.fromhex("0102")
 CONST_S_ENC = bytes.fromhex("0182")
 CONST_DEK = bytes.fromhex("0181")
-"""Session-key derivation constants (E.4.1): C-MAC, R-MAC, S-ENC, DEK."""
+"""Session-key derivation constants (E.4): C-MAC, R-MAC, S-ENC, DEK."""
 
 CLA_SM = 0x04
 """CLA bit b3: secure messaging (GP proprietary), set on every C-MAC'd command."""
@@ -74,7 +74,7 @@ def _key(what: str, key: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class Options:
-    """The SCP02 ``i`` parameter (GP 2.2 Appendix E.1, table of SCP02 options), one bit each.
+    """The SCP02 ``i`` parameter (GP 2.2 Appendix E.1, "SCP02 options"), one bit each.
 
     >>> Options.from_i(0x55).pseudo_random_challenge, Options.from_i(0x15).icv_encryption
     (True, True)
@@ -129,7 +129,7 @@ I55 = Options.from_i(0x55)
 # --- keys --------------------------------------------------------------------------------
 
 def derive_session_key(static_key: bytes, sequence_counter: bytes, constant: bytes) -> bytes:
-    """Session key (E.4.1): 3DES-CBC_key(constant ‖ sequence counter ‖ ``00``×12), IV zero.
+    """Session key (E.4 "DES session keys"): 3DES-CBC_key(constant ‖ counter ‖ ``00``×12), IV zero.
 
     GlobalPlatformPro TestPlaintextKeys: key 404142…4F, counter 0000 → S-ENC check value F2DCDD.
 
@@ -208,7 +208,7 @@ def diversify_visa2(kmc: bytes, kdd: bytes, key_type: KeyType) -> bytes:
 
 @dataclass(frozen=True)
 class InitUpdateResponse:
-    """INITIALIZE UPDATE response data (E.5.1): KDD(10) KVN SCP-ID(02) counter(2) challenge(6) cryptogram(8)."""
+    """INITIALIZE UPDATE response data (E.5): KDD(10) KVN SCP-ID(02) counter(2) challenge(6) cryptogram(8)."""
 
     kdd: bytes
     kvn: int
@@ -226,7 +226,8 @@ class InitUpdateResponse:
         """
         data = check_length("INITIALIZE UPDATE response", data, (28,))
         if data[11] != 0x02:
-            raise CryptoError(f"INITIALIZE UPDATE response: SCP identifier {data[11]:02X} at byte 12, expected 02")
+            raise CryptoError(f"INITIALIZE UPDATE response: SCP identifier {data[11]:02X} at byte 12,"
+                              " expected 02")
         return cls(data[0:10], data[10], data[12:14], data[14:20], data[20:28])
 
     def to_bytes(self) -> bytes:
@@ -241,16 +242,19 @@ def _full_mac(s_enc: bytes, data: bytes) -> bytes:
     return cbc_last_block(Algorithm.TDES, _key("S-ENC", s_enc), pad_80(data, 8))
 
 
-def card_cryptogram(s_enc: bytes, host_challenge: bytes, sequence_counter: bytes, card_challenge: bytes) -> bytes:
-    """Card cryptogram (E.4.2.1): full 3DES MAC (B.1.2.1) with S-ENC over host challenge ‖
+def card_cryptogram(s_enc: bytes, host_challenge: bytes, sequence_counter: bytes,
+                    card_challenge: bytes) -> bytes:
+    """Card authentication cryptogram (E.4): full 3DES MAC (B.1.2.1) with S-ENC over host challenge ‖
     counter ‖ card challenge, padding method 2, ICV zero."""
     return _full_mac(s_enc, check_length("host challenge", host_challenge, (8,))
                      + check_length("sequence counter", sequence_counter, (2,))
                      + check_length("card challenge", card_challenge, (6,)))
 
 
-def host_cryptogram(s_enc: bytes, sequence_counter: bytes, card_challenge: bytes, host_challenge: bytes) -> bytes:
-    """Host cryptogram (E.4.2.2): as :func:`card_cryptogram` over counter ‖ card challenge ‖ host challenge."""
+def host_cryptogram(s_enc: bytes, sequence_counter: bytes, card_challenge: bytes,
+                    host_challenge: bytes) -> bytes:
+    """Host authentication cryptogram (E.4): as :func:`card_cryptogram`, over counter ‖ card
+    challenge ‖ host challenge."""
     return _full_mac(s_enc, check_length("sequence counter", sequence_counter, (2,))
                      + check_length("card challenge", card_challenge, (6,))
                      + check_length("host challenge", host_challenge, (8,)))
@@ -273,7 +277,7 @@ def verify_host_cryptogram(s_enc: bytes, sequence_counter: bytes, card_challenge
 # --- C-MAC, C-DECRYPTION, DEK ------------------------------------------------------------------
 
 def c_mac(s_mac: bytes, mac_input: bytes, icv: bytes) -> bytes:
-    """C-MAC (E.4.4): single DES plus final 3DES (B.1.2.2, ISO 9797-1 alg. 3), padding 2.
+    """C-MAC (E.4): single DES plus final 3DES (B.1.2.2, ISO 9797-1 alg. 3), padding 2.
 
     ``mac_input`` comes from :func:`c_mac_input`; ``icv`` is :data:`ZERO_ICV` for the first
     command, then :func:`next_icv` of the previous C-MAC.
@@ -296,7 +300,7 @@ def _short(command: bytes) -> CommandAPDU:
     except APDUError as exc:
         raise CryptoError(f"SCP02: {exc}") from None
     if cmd.is_extended:
-        raise CryptoError("SCP02 wraps short APDUs only (GP E.4.4); this one is extended")
+        raise CryptoError("SCP02 wraps short APDUs only; this one is extended")
     return cmd
 
 
@@ -320,7 +324,7 @@ def wrap_command(s_mac: bytes, command: bytes, icv: bytes, options: Options = I1
     """Host side: the C-MAC'd APDU and its C-MAC (keep it for :func:`next_icv`).
 
     The MAC covers the plaintext. With ``s_enc`` (security level 03) a non-empty data field
-    is then padded (method 2, always) and 3DES-CBC enciphered with S-ENC, IV zero (E.4.6).
+    is then padded (method 2, always) and 3DES-CBC enciphered with S-ENC, IV zero (E.4, C-DECRYPTION).
     Le, when present, stays last.
 
     >>> s_mac = bytes(range(16))
@@ -370,7 +374,7 @@ def unwrap_command(s_mac: bytes, wrapped: bytes, icv: bytes, options: Options = 
 
 
 def encrypt_dek(dek: bytes, data: bytes) -> bytes:
-    """Sensitive data (keys of STORE DATA DGI 8000/8010, PUT KEY): 3DES-ECB (E.4.7, B.1.1.1).
+    """Sensitive data (keys of STORE DATA DGI 8000/8010, PUT KEY): 3DES-ECB (E.4, B.1.1).
 
     Under SCP02 the key is the DEK *session* key (``SessionKeys.dek``). GlobalPlatformPro
     TestPlaintextKeys: key 404142…4F under the session DEK of 404142…4F, counter 0000:
