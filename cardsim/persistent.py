@@ -88,3 +88,19 @@ class AppSecrets:
         keys = {k.kid: k for k in (Key.from_dict(x) for x in d.get("keys", []))}
         pin = Pin.from_dict(d["pin"]) if d.get("pin") else None
         return cls(keys, pin, bool(d.get("blocked", False)))
+
+
+@dataclass
+class CardLife:
+    """Card-level persistent state: lifecycle phase, CARD BLOCK, the MF's own keys."""
+
+    phase: Lifecycle = Lifecycle.PERSONALIZED
+    card_blocked: bool = False  # CARD BLOCK 8416: every later command answers 6A81
+    mf: AppSecrets = field(default_factory=AppSecrets)  # the transport/card master key lives here
+
+    def to_dict(self) -> dict:
+        return {"phase": self.phase.value, "card_blocked": self.card_blocked, "mf": self.mf.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CardLife":
+        return cls(Lifecycle(d["phase"]), bool(d.get("card_blocked", False)), AppSecrets.from_dict(d.get("mf", {})))

@@ -41,6 +41,7 @@ from .application import Application, Handler, SecurityState, Shape, shape_of
 from .filecmds import FileCommands
 from .fs import DF, EF, MF, File
 from .selection import SelectFile
+from .persistent import CardLife
 from .store import NullStore, Store
 
 log = logging.getLogger(__name__)
@@ -111,13 +112,16 @@ class CardOS:
     """
 
     def __init__(self, mf: MF, *, atr: bytes, settings: RuntimeSettings | None = None,
-                 store: Store | None = None, handlers: Mapping[int, Handler] | None = None) -> None:
+                 store: Store | None = None, handlers: Mapping[int, Handler] | None = None,
+                 life: CardLife | None = None) -> None:
         if not 2 <= len(atr) <= 33 or atr[0] not in (0x3B, 0x3F):
             raise CardConfigError(f"ATR {atr.hex().upper()}: needs 2-33 bytes starting with 3B or 3F")
         self.mf = mf
         self.atr = bytes(atr)
         self.settings = settings if settings is not None else RuntimeSettings()
         self.store: Store = store if store is not None else NullStore()
+        #: card-level persistent state (lifecycle phase, CARD BLOCK, MF keys)
+        self.life: CardLife = life if life is not None else CardLife()
         self.os_handlers: dict[int, Handler] = {**SelectFile(self).handlers, **FileCommands(self).handlers,
                                                 **(handlers or {})}
         self.powered = False
@@ -220,6 +224,8 @@ class CardOS:
             log.warning("C-APDU %s while the card is powered off: answering 6F00", _header(apdu))
             return _sw(SW.UNKNOWN)
         pending, self._pending = self._pending, None  # any command but GET RESPONSE discards it
+        if self.life.card_blocked:  # CARD BLOCK is final: S5 §6.2, S7 §13.1
+            return _sw(SW.FUNCTION_NOT_SUPPORTED)
         if len(apdu) < 4:
             return _sw(SW.WRONG_LENGTH)
         refused = _class_error(apdu[0])
