@@ -125,7 +125,8 @@ def test_ac_input_from_a_52_byte_cdol1_ignores_extra_tags():
 
 def test_cvr_from_the_published_gac_response():
     # pboc.md §4.1 [P1]: 80 1E 80 000E F294D7022FA9B058 ‖ IAD
-    response = H("801E" "80" "000E" "F294D7022FA9B058" "07" "02" "01" "03A4B904" "01" "0A" "01" "0000000000" "1BFC423C")
+    response = H("801E" "80" "000E" "F294D7022FA9B058"
+                 "07" "02" "01" "03A4B904" "01" "0A" "01" "0000000000" "1BFC423C")
     iad = response[2 + 1 + 2 + 8:]
     assert cvr_from_iad(iad) == A_CVR
     assert generate_ac(A_SK, ac_input(split_terminal(A_TERMINAL), A_AIP, response[3:5], cvr_from_iad(iad))) \
@@ -277,7 +278,8 @@ def test_bad_pins_are_rejected_without_echoing_them(pin):
 def test_deciphered_data_with_a_wrong_length_byte_is_rejected():
     plain = H("07") + H("241234FFFFFFFFFF") + H("80000000000000")
     data = raw_tdes_ecb(A_SK, plain)
-    with pytest.raises(CryptoError, match=re.escape("must hold 08 ‖ 8-byte PIN block, got a length byte 07 and 9 bytes")):
+    message = "must hold 08 ‖ 8-byte PIN block, got a length byte 07 and 9 bytes"
+    with pytest.raises(CryptoError, match=re.escape(message)):
         decipher_pin_from_script(A_SK, data)
 
 

@@ -85,7 +85,8 @@ def raw_cbc(key: bytes, data: bytes) -> bytes:
 
 
 def pysim_session() -> SessionKeys:
-    return SessionKeys.derive(PS_ENC, PS_MAC, PS_DEK, InitUpdateResponse.parse(PS_INIT_UPDATE_RESPONSE).sequence_counter)
+    seq = InitUpdateResponse.parse(PS_INIT_UPDATE_RESPONSE).sequence_counter
+    return SessionKeys.derive(PS_ENC, PS_MAC, PS_DEK, seq)
 
 
 def tdes_kcv(key: bytes) -> str:
@@ -127,7 +128,8 @@ def test_initialize_update_response_fields():
 def test_card_and_host_cryptograms():
     iu = InitUpdateResponse.parse(PS_INIT_UPDATE_RESPONSE)
     keys = pysim_session()
-    assert card_cryptogram(keys.enc, PS_HOST_CHALLENGE, iu.sequence_counter, iu.card_challenge) == iu.card_cryptogram
+    cc = card_cryptogram(keys.enc, PS_HOST_CHALLENGE, iu.sequence_counter, iu.card_challenge)
+    assert cc == iu.card_cryptogram
     hc = host_cryptogram(keys.enc, iu.sequence_counter, iu.card_challenge, PS_HOST_CHALLENGE)
     assert hc == PS_EXT_AUTH[5:13]
     assert verify_host_cryptogram(keys.enc, iu.sequence_counter, iu.card_challenge, PS_HOST_CHALLENGE, hc)
@@ -159,7 +161,7 @@ def test_replayed_command_fails_once_the_icv_has_moved_on():
     keys = pysim_session()
     _, mac = unwrap_command(keys.c_mac, PS_EXT_AUTH, ZERO_ICV)
     icv = next_icv(keys.c_mac, mac)
-    with pytest.raises(VerificationError, match="C-MAC of 84822001 does not verify|C-MAC of 84820100"):
+    with pytest.raises(VerificationError, match="C-MAC of 84820100 does not verify"):
         unwrap_command(keys.c_mac, PS_EXT_AUTH, icv)
 
 
@@ -186,8 +188,11 @@ def test_icv_encryption_is_single_des_under_s_mac_k1(key, mac):
 
 @given(keys16, counters, st.binary(min_size=6, max_size=6), blocks8)
 def test_cryptograms_are_full_3des_cbc_macs(key, seq, card_chal, host_chal):
-    assert card_cryptogram(key, host_chal, seq, card_chal) == raw_cbc(key, pad_80(host_chal + seq + card_chal, 8))[-8:]
-    assert host_cryptogram(key, seq, card_chal, host_chal) == raw_cbc(key, pad_80(seq + card_chal + host_chal, 8))[-8:]
+    def full_mac(data: bytes) -> bytes:
+        return raw_cbc(key, pad_80(data, 8))[-8:]
+
+    assert card_cryptogram(key, host_chal, seq, card_chal) == full_mac(host_chal + seq + card_chal)
+    assert host_cryptogram(key, seq, card_chal, host_chal) == full_mac(seq + card_chal + host_chal)
 
 
 @given(keys16, st.binary(min_size=6, max_size=6), st.sampled_from(list(KeyType)))
@@ -268,18 +273,26 @@ def test_session_keys_repr_shows_check_values_only():
 @pytest.mark.parametrize(("call", "error", "message"), [
     (lambda: derive_session_key(GP_KEY, bytes(2), H("0103")), CryptoError,
      "derivation constant 0103 is not 0101, 0102, 0181 or 0182"),
-    (lambda: derive_session_key(GP_KEY, bytes(3), CONST_S_ENC), CryptoError, "sequence counter must be 2 bytes, got 3"),
-    (lambda: derive_session_key(GP_KEY[:8], bytes(2), CONST_S_ENC), CryptoError, "SCP02 static key must be 16 bytes"),
+    (lambda: derive_session_key(GP_KEY, bytes(3), CONST_S_ENC), CryptoError,
+     "sequence counter must be 2 bytes, got 3"),
+    (lambda: derive_session_key(GP_KEY[:8], bytes(2), CONST_S_ENC), CryptoError,
+     "SCP02 static key must be 16 bytes"),
     (lambda: diversify_emv(GP_KEY, GP_KDD[:8], KeyType.ENC), CryptoError, "KDD must be 10 bytes, got 8"),
     (lambda: InitUpdateResponse.parse(PS_INIT_UPDATE_RESPONSE[:11] + b"\x03" + PS_INIT_UPDATE_RESPONSE[12:]),
      CryptoError, "SCP identifier 03 at byte 12, expected 02"),
-    (lambda: card_cryptogram(GP_KEY, bytes(8), bytes(2), bytes(8)), CryptoError, "card challenge must be 6 bytes, got 8"),
+    (lambda: card_cryptogram(GP_KEY, bytes(8), bytes(2), bytes(8)), CryptoError,
+     "card challenge must be 6 bytes, got 8"),
     (lambda: wrap_command(GP_KEY, H("84F22002"), ZERO_ICV), CryptoError,
      "CLA 84 already has the secure-messaging bit b3"),
     (lambda: wrap_command(GP_KEY, H("80E20000F8") + bytes(248), ZERO_ICV), CryptoError,
      "248 data bytes do not fit a short APDU once wrapped"),
+    (lambda: wrap_command(GP_KEY, H("80E20000F0") + bytes(240), ZERO_ICV, I15, GP_KEY), CryptoError,
+     "240 data bytes do not fit a short APDU once wrapped"),
+    (lambda: unwrap_command(GP_KEY, H("84E2000010") + bytes(16), ZERO_ICV, I15, GP_KEY), CryptoError,
+     "padding: no 80 marker in the last 8 bytes"),
     (lambda: wrap_command(GP_KEY, H("80E2000000000101"), ZERO_ICV), CryptoError, "extended"),
-    (lambda: wrap_command(GP_KEY, H("80E2000005AA"), ZERO_ICV), CryptoError, "SCP02: Lc=05 but 1 data bytes follow"),
+    (lambda: wrap_command(GP_KEY, H("80E2000005AA"), ZERO_ICV), CryptoError,
+     "SCP02: Lc=05 but 1 data bytes follow"),
     (lambda: wrap_command(GP_KEY, H("80F22002"), bytes(4)), CryptoError, "ICV must be 8 bytes, got 4"),
     (lambda: unwrap_command(GP_KEY, H("80F220020814DB34FA4341DCA8"), ZERO_ICV), CryptoError,
      "80F22002 carries no C-MAC (CLA b3 clear, 8 data bytes)"),

@@ -302,7 +302,7 @@ def _mask_pin_block(block: bytes, udk_for_xor: bytes | None) -> bytes:
 def encipher_pin_for_script(sk_enc: bytes, pin_block: bytes, udk_for_xor: bytes | None = None) -> bytes:
     """PIN CHANGE/UNBLOCK data (``84 24 00 P2``): 3DES-ECB_SK-ENC(``08`` ‖ PIN block ‖ ``80 00…``).
 
-    pboc.md §3.3 (S3 ``iKeyScriptEncData0``); the same layout as Book 2 §9.2.2 "format 1".
+    pboc.md §3.3 (S3 ``iKeyScriptEncData0``); pyemv calls this layout "VISA" command-data encryption.
     **Profile choice:** ``udk_for_xor`` — when given, bytes 5-8 of the PIN block are XORed
     with bytes 5-8 of that 16-byte card key first (the VIS-style mask the source tool applies;
     which UDK is unconfirmed, pboc.md §7). Default off: the block is enciphered as it is.

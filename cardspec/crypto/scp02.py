@@ -314,6 +314,8 @@ def c_mac_input(cla: int, ins: int, p1: int, p2: int, data: bytes, options: Opti
     '84F2200208'
     """
     data = check_bytes("command data", data)
+    if len(data) + MAC_SIZE > 255:
+        raise CryptoError(f"SCP02: {len(data)} data bytes do not fit a short APDU once wrapped")
     if options.mac_on_unmodified:
         return bytes((cla & ~CLA_SM, ins, p1, p2, len(data))) + data
     return bytes((cla | CLA_SM, ins, p1, p2, len(data) + MAC_SIZE)) + data
@@ -324,7 +326,8 @@ def wrap_command(s_mac: bytes, command: bytes, icv: bytes, options: Options = I1
     """Host side: the C-MAC'd APDU and its C-MAC (keep it for :func:`next_icv`).
 
     The MAC covers the plaintext. With ``s_enc`` (security level 03) a non-empty data field
-    is then padded (method 2, always) and 3DES-CBC enciphered with S-ENC, IV zero (E.4, C-DECRYPTION).
+    is then padded (method 2, always) and 3DES-CBC enciphered with S-ENC, IV zero (E.4,
+    C-DECRYPTION).
     Le, when present, stays last.
 
     >>> s_mac = bytes(range(16))
@@ -335,12 +338,14 @@ def wrap_command(s_mac: bytes, command: bytes, icv: bytes, options: Options = I1
     cmd = _short(command)
     if cmd.cla & CLA_SM:
         raise CryptoError(f"SCP02: CLA {cmd.cla:02X} already has the secure-messaging bit b3")
-    mac = c_mac(s_mac, c_mac_input(cmd.cla, cmd.ins, cmd.p1, cmd.p2, cmd.data, options), icv)
     data = cmd.data
     if s_enc is not None and data:
-        data = encrypt_cbc(Algorithm.TDES, _key("S-ENC", s_enc), pad_80(data, 8))
+        data = pad_80(data, 8)
     if len(data) + MAC_SIZE > 255:
         raise CryptoError(f"SCP02: {len(cmd.data)} data bytes do not fit a short APDU once wrapped")
+    mac = c_mac(s_mac, c_mac_input(cmd.cla, cmd.ins, cmd.p1, cmd.p2, cmd.data, options), icv)
+    if s_enc is not None and data:
+        data = encrypt_cbc(Algorithm.TDES, _key("S-ENC", s_enc), data)
     wrapped = CommandAPDU(cmd.cla | CLA_SM, cmd.ins, cmd.p1, cmd.p2, data + mac, cmd.le)
     return wrapped.to_bytes(), mac
 
