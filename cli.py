@@ -37,7 +37,7 @@ for command in (readers_cmd, atr_cmd, apdu_cmd, script_group, sim_group, doctor_
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run the group and turn sscard errors into one-line messages."""
     try:
-        sscard.main(args=argv, prog_name="sscard", standalone_mode=False)
+        rc = sscard.main(args=argv, prog_name="sscard", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    return 0
+    return rc if isinstance(rc, int) else 0  # click returns Exit codes instead of raising
 
 
 if __name__ == "__main__":

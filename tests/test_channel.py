@@ -105,3 +105,34 @@ def test_virtual_transport_refuses_empty_replies():
 def test_unknown_trace_format():
     with pytest.raises(ValueError):
         Tracer(io.StringIO(), fmt="xml")
+
+
+def test_pyscard_compatible_connection_drives_a_card_without_pcscd():
+    from smartcard.CardConnection import CardConnection
+    from smartcard.CardConnectionObserver import CardConnectionObserver
+    from smartcard.Exceptions import CardConnectionException
+
+    from apdu.transport.pyscard_compat import VirtualCardConnection
+
+    class Recorder(CardConnectionObserver):
+        def __init__(self):
+            self.events = []
+
+        def update(self, connection, event):
+            self.events.append(event.type)
+
+    card = ScriptedCard({"00A4040000": "6F008400 9000".replace(" ", "")})
+    card.power_on = lambda: bytes.fromhex("3B6D000000814A444686605199000001AC")
+    conn = VirtualCardConnection(card)
+    with pytest.raises(CardConnectionException, match="protocol mismatch"):
+        conn.connect(CardConnection.T1_protocol)  # the ATR offers T=0 only
+    conn.connect()
+    observer = Recorder()
+    conn.addObserver(observer)
+    data, sw1, sw2 = conn.transmit([0x00, 0xA4, 0x04, 0x00, 0x00])
+    assert (bytes(data), sw1, sw2) == (bytes.fromhex("6F008400"), 0x90, 0x00)
+    assert observer.events == ["command", "response"]
+    assert conn.getProtocol() == CardConnection.T0_protocol
+    conn.disconnect()
+    with pytest.raises(CardConnectionException):
+        conn.transmit([0x00, 0xA4, 0x04, 0x00])
