@@ -189,8 +189,11 @@ class PcscTransport(Transport):
 
     def disconnect(self) -> None:
         if self._conn is not None:
-            try:
-                self._conn.disconnect()
-            except Exception:
-                pass  # the card may be gone already; nothing left to release
-            self._conn = None
+            conn, self._conn = self._conn, None
+            for step in (conn.disconnect, getattr(conn, "release", None)):
+                if step is None:
+                    continue
+                try:
+                    step()
+                except Exception:  # the card or pcscd may be gone already: nothing left to release
+                    pass
