@@ -56,20 +56,37 @@ def shape_of(handler: Handler) -> Shape:
     return shape if isinstance(shape, Shape) else Shape.VARIABLE
 
 
+#: ISO 7816-4 P2 b8 of VERIFY / EXTERNAL AUTHENTICATE: 0 = global reference data, 1 = specific to the DF
+SPECIFIC_KEY = 0x80
+
+
 @dataclass
 class SecurityState:
-    """Transient security status of the current DF (ISO 7816-4 §5.4; S5 §6.11.1).
+    """Transient security status of one *security scope* (ISO 7816-4 §5.4).
 
-    Cleared on power-off, reset, and whenever a different DF becomes current. Filled by
-    the PIN and authentication handlers (VERIFY, EXTERNAL AUTHENTICATE, GET CHALLENGE).
+    The scope is the DF that owns the current application (``DF.application_owner()``):
+    the verified PIN and the authenticated keys last until power-off or reset, or until
+    another application is selected (S7 §5.8, §6.6), and survive moves between the
+    application's own DFs (SSSE → DF04 keeps the PIN). Outside any application each DF
+    is its own scope (S5 §6.11.1: security states last while the current DF is
+    unchanged). The runtime starts a fresh state whenever the scope changes.
+
+    Key ids: ``authenticated_keys`` are keys of the scope DF itself. A DF below the scope
+    has its own key space for ids with b8 = 1 (the SSSE's DF01-DF07 keys 82-8F), kept in
+    ``df_keys`` under that DF's FID, so DF01's key 84 never opens DF04's files.
 
     >>> state = SecurityState(challenge=bytes.fromhex("E603E2CAADAF02B6"))
     >>> state.take_challenge().hex().upper(), state.take_challenge()
     ('E603E2CAADAF02B6', None)
+    >>> state.grant(0x0A); state.grant(0x84, 0xDF04); state.grant(0x84)
+    >>> sorted(state.keys_in(None)), sorted(state.keys_in(0xDF04)), sorted(state.keys_in(0xDF01))
+    ([10, 132], [10, 132], [10])
     """
 
     pin_verified: bool = False
     authenticated_keys: set[int] = field(default_factory=set)
+    #: FID of a DF below the scope -> its own (b8 = 1) keys authenticated there
+    df_keys: dict[int, set[int]] = field(default_factory=dict)
     #: the last GET CHALLENGE random; usable once (S5 §6.5), so consumers set it back to None
     challenge: bytes | None = None
 
@@ -77,6 +94,22 @@ class SecurityState:
         """Return the pending challenge and forget it (a challenge authenticates once)."""
         challenge, self.challenge = self.challenge, None
         return challenge
+
+    def grant(self, kid: int, df_fid: int | None = None) -> None:
+        """Record key ``kid`` as authenticated: of the scope DF (``df_fid`` None) or of a DF below it."""
+        (self.authenticated_keys if df_fid is None else self.df_keys.setdefault(df_fid, set())).add(kid)
+
+    def revoke(self, kid: int, df_fid: int | None = None) -> None:
+        """Forget an authentication (a failed EXTERNAL AUTHENTICATE of that key)."""
+        (self.authenticated_keys if df_fid is None else self.df_keys.get(df_fid, set())).discard(kid)
+
+    def keys_in(self, df_fid: int | None) -> frozenset[int]:
+        """Key ids that count for access rules in a DF: in the scope DF (``df_fid`` None)
+        its own keys; in a DF below it, the scope's global ids (b8 = 0) and that DF's own."""
+        if df_fid is None:
+            return frozenset(self.authenticated_keys)
+        inherited = {k for k in self.authenticated_keys if not k & SPECIFIC_KEY}
+        return frozenset(inherited | self.df_keys.get(df_fid, set()))
 
 
 @runtime_checkable
@@ -109,8 +142,9 @@ class Application(Protocol):
 
     def unwrap_sm(self, cmd: CommandAPDU, card: CardOS) -> tuple[CommandAPDU, frozenset[int]]:
         """Check the secure messaging of an OS command (CLA b3/b4 set) and return the plain
-        command (SM bits cleared, MAC removed) with the key ids the MAC proved; raise
-        ``SWError(6988)`` for a wrong MAC, ``6882`` when SM is not supported."""
+        command (SM bits cleared, MAC removed) with the key ids the MAC proved for this
+        command; raise the application's "MAC invalid" SW for a wrong MAC (ISO: 6988; the
+        SSSE answers 9302), ``6882`` when SM is not supported."""
         ...
 
 

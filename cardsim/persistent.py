@@ -10,7 +10,34 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from apdu.errors import SSCardError
 from cardspec.crypto.blockcipher import Algorithm, kcv
+
+
+class PinFormatError(SSCardError, ValueError):
+    """PIN digits that cannot be stored (not decimal, or empty)."""
+
+
+def encode_pin(digits: str) -> bytes:
+    """A PIN as VERIFY carries it: packed BCD, the last nibble F-padded when the count is odd (S5 §6.14).
+
+    >>> encode_pin("123456").hex().upper(), encode_pin("12345").hex().upper()
+    ('123456', '12345F')
+    """
+    if not digits or not (digits.isascii() and digits.isdigit()):
+        raise PinFormatError(f"PIN of {len(digits)} characters: a PIN is one or more decimal digits")
+    return bytes.fromhex(digits + "F" * (len(digits) % 2))
+
+
+def pin_wellformed(value: bytes) -> bool:
+    """Packed BCD with at least one digit, where only the very last nibble may be F.
+
+    >>> [pin_wellformed(bytes.fromhex(h)) for h in ("123456", "12345F", "12F456", "1A3456", "FF")]
+    [True, True, False, False, False]
+    """
+    nibbles = value.hex().upper()
+    body = nibbles[:-1] if nibbles.endswith("F") else nibbles
+    return bool(body) and body.isdigit()
 
 
 class Lifecycle(str, Enum):
@@ -63,6 +90,15 @@ class Pin:
     def blocked(self) -> bool:
         return self.tries_left == 0
 
+    @classmethod
+    def from_digits(cls, digits: str, max_tries: int) -> "Pin":
+        """A fresh PIN with a full try counter.
+
+        >>> Pin.from_digits("12345", 6)
+        Pin(max_tries=6, tries_left=6)
+        """
+        return cls(encode_pin(digits), max_tries, max_tries)
+
     def to_dict(self) -> dict:
         return {"value": self.value.hex().upper(), "max_tries": self.max_tries, "tries_left": self.tries_left}
 
@@ -71,23 +107,42 @@ class Pin:
         return cls(bytes.fromhex(d["value"]), int(d["max_tries"]), int(d["tries_left"]))
 
 
+def _keys_to_list(keys: dict[int, Key]) -> list[dict]:
+    return [k.to_dict() for k in sorted(keys.values(), key=lambda k: k.kid)]
+
+
+def _keys_from_list(items: list[dict]) -> dict[int, Key]:
+    return {k.kid: k for k in (Key.from_dict(x) for x in items)}
+
+
 @dataclass
 class AppSecrets:
-    """Keys, PIN and block state of one application DF (the SSSE, a DF0x, the PBOC ADF)."""
+    """Keys, PIN and block state of one application DF (the SSSE, a DF0x, the PBOC ADF).
+
+    ``keys`` are the application DF's own keys. ``df_keys`` holds the key spaces of the
+    DFs below it, by FID: the SSSE's DF01-DF07 each have their own keys 82-8F (STKDFxx,
+    UKxDFyy, RKxDFyy; cardspec ``DfKeyId``), so DF01's key 84 and DF04's key 84 differ.
+
+    >>> s = AppSecrets(df_keys={0xDF04: {0x84: Key(0x84, Algorithm.SM4, bytes(16))}})
+    >>> AppSecrets.from_dict(s.to_dict()) == s, list(s.to_dict()["df_keys"])
+    (True, ['DF04'])
+    """
 
     keys: dict[int, Key] = field(default_factory=dict)
     pin: Pin | None = None
     blocked: bool = False  # APPLICATION BLOCK (permanent on the SSSE: 9303)
+    df_keys: dict[int, dict[int, Key]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"keys": [k.to_dict() for k in sorted(self.keys.values(), key=lambda k: k.kid)],
-                "pin": self.pin.to_dict() if self.pin else None, "blocked": self.blocked}
+        return {"keys": _keys_to_list(self.keys), "pin": self.pin.to_dict() if self.pin else None,
+                "blocked": self.blocked,
+                "df_keys": {f"{fid:04X}": _keys_to_list(keys) for fid, keys in sorted(self.df_keys.items())}}
 
     @classmethod
     def from_dict(cls, d: dict) -> "AppSecrets":
-        keys = {k.kid: k for k in (Key.from_dict(x) for x in d.get("keys", []))}
         pin = Pin.from_dict(d["pin"]) if d.get("pin") else None
-        return cls(keys, pin, bool(d.get("blocked", False)))
+        df_keys = {int(fid, 16): _keys_from_list(items) for fid, items in d.get("df_keys", {}).items()}
+        return cls(_keys_from_list(d.get("keys", [])), pin, bool(d.get("blocked", False)), df_keys)
 
 
 @dataclass

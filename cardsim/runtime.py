@@ -42,7 +42,7 @@ from .filecmds import FileCommands
 from .fs import DF, EF, MF, File
 from .selection import SelectFile
 from .persistent import CardLife
-from .store import NullStore, Store
+from .store import NullStore, PowerLost, Store
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,10 @@ class CardOS:
         self.current_df: DF = self.mf
         self.current_ef: EF | None = None
         self.record_pointer: int | None = None  # current record of the current EF
-        self.security = SecurityState()  # of the current DF
+        #: the DF whose security state is current: the current application's DF, or the
+        #: current DF outside applications (see :class:`~cardsim.application.SecurityState`)
+        self.security_scope: DF = self.mf
+        self.security = SecurityState()
         self.application: Application | None = None
         self._pending: bytes | None = None  # data waiting for GET RESPONSE
         self._command_keys: frozenset[int] = frozenset()  # keys proven by this command's MAC
@@ -140,9 +143,10 @@ class CardOS:
     def select(self, target: File) -> None:
         """Make ``target`` current (a DF, or an EF and its parent DF).
 
-        A different current DF starts with a fresh :class:`SecurityState` (S5 §6.11.1:
-        security states last while the current DF is unchanged). Application hooks run
-        as described in :class:`~cardsim.application.Application`.
+        A different security scope starts with a fresh :class:`SecurityState`: the scope
+        is the application's DF (the PIN and keys last until another application is
+        selected, S7 §5.8, §6.6), or the DF itself outside applications (S5 §6.11.1).
+        Application hooks run as described in :class:`~cardsim.application.Application`.
         """
         df = target if isinstance(target, DF) else target.parent
         if df is None:
@@ -150,8 +154,9 @@ class CardOS:
         owner = df.application_owner()
         new_app = owner.application if owner is not None else None
         old_app = self.application
-        if df is not self.current_df:
-            self.security = SecurityState()
+        scope = owner if owner is not None else df
+        if scope is not self.security_scope:
+            self.security, self.security_scope = SecurityState(), scope
         if new_app is not old_app and old_app is not None:
             old_app.on_deselect(self)
         self.current_df, self.application = df, new_app
@@ -167,17 +172,27 @@ class CardOS:
             self.record_pointer = None
 
     def check_access(self, rule: AccessRule, what: str) -> None:
-        """6982 unless the current security state (plus keys proven by this command's
-        MAC) satisfies ``rule``; ``never`` is never satisfied and also answers 6982."""
-        keys = self.security.authenticated_keys | self._command_keys
+        """6982 unless the security state of the current DF (plus keys proven by this
+        command's MAC) satisfies ``rule``; ``never`` is never satisfied and also answers 6982."""
+        here = None if self.current_df is self.security_scope else self.current_df.fid
+        keys = self.security.keys_in(here) | self._command_keys
         if not rule.satisfied(pin_verified=self.security.pin_verified, authenticated=keys):
             log.info("%s refused: access rule %s not met", what, rule)
             raise SWError(SW.SECURITY_NOT_SATISFIED)
 
     def durable(self, reason: str) -> None:
-        """Persist a change a real card keeps in EEPROM; a failing store answers 6581."""
+        """Persist a change a real card keeps in EEPROM; a failing store answers 6581.
+
+        A :class:`~cardsim.store.PowerLost` from the store powers the card off (no hook
+        runs, as no code runs on a card without power) and propagates to the caller.
+        """
         try:
             self.store.commit(reason)
+        except PowerLost:
+            log.warning("power lost while committing %s", reason)
+            self._clear_transient()
+            self.powered = False
+            raise
         except Exception:
             log.exception("store commit failed after %s", reason)
             raise SWError(SW.MEMORY_FAILURE) from None
@@ -208,7 +223,8 @@ class CardOS:
 
     # --- commands -------------------------------------------------------------
     def transmit(self, apdu: bytes) -> bytes:
-        """One C-APDU in, one R-APDU (data ‖ SW1 SW2) out; never raises, never empty."""
+        """One C-APDU in, one R-APDU (data ‖ SW1 SW2) out; never raises, never empty
+        (a store's simulated :class:`~cardsim.store.PowerLost` alone goes through)."""
         try:
             raw = bytes(apdu)
             response = self._transmit(raw)

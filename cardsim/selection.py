@@ -42,11 +42,8 @@ class SelectFile:
         return {0xA4: self.select}
 
     def select(self, cmd: CommandAPDU) -> bytes:
-        interindustry(cmd)
+        target = self.resolve(cmd)
         p2 = cmd.p2
-        if p2 & 0xF0 or p2 & 0x0C == 0x08 or (p2 & 0x03 and cmd.p1 != 0x04):
-            raise SWError(SW.INCORRECT_P1P2)
-        target = self._find(cmd)
         try:
             self.card.select(target)
         except SWError as exc:
@@ -54,6 +51,16 @@ class SelectFile:
                 raise SWError(exc.sw, self._answer(target, p2)) from None
             raise
         return self._answer(target, p2)
+
+    def resolve(self, cmd: CommandAPDU) -> File:
+        """The file a SELECT command names, without selecting it; raises what SELECT
+        would answer (6E00, 6A86, 6700, 6A82). A blocked application uses it to tell a
+        SELECT that leaves it from one that stays inside."""
+        interindustry(cmd)
+        p2 = cmd.p2
+        if p2 & 0xF0 or p2 & 0x0C == 0x08 or (p2 & 0x03 and cmd.p1 != 0x04):
+            raise SWError(SW.INCORRECT_P1P2)
+        return self._find(cmd)
 
     @staticmethod
     def _answer(target: File, p2: int) -> bytes:

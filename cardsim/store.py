@@ -12,9 +12,19 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 
+class PowerLost(BaseException):
+    """Raised by a store to simulate a power cut while committing (anti-tearing tests).
+
+    Deliberately not an ``Exception``: the runtime's fault guards do not catch it. The
+    card drops power (transient state gone, ``powered`` False) and the exception reaches
+    whoever called ``transmit``, as a reader sees a card that vanished mid-command.
+    """
+
+
 @runtime_checkable
 class Store(Protocol):
-    """Persistent memory of a virtual card. ``commit`` may raise; the runtime then answers 6581."""
+    """Persistent memory of a virtual card. ``commit`` may raise: an ``Exception`` makes
+    the runtime answer 6581; :class:`PowerLost` cuts the card's power."""
 
     def commit(self, reason: str) -> None: ...
 

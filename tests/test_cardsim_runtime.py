@@ -11,6 +11,7 @@ from apdu.command import CommandAPDU
 from apdu.sw import SWError
 from cardsim import (DF, MF, BaseApplication, CardConfigError, CardOS, LinearVariableEF, RecordingStore,
                      RuntimeSettings, Shape, TransparentEF, shaped)
+from cardsim.store import PowerLost
 from cardspec.access import AccessRule
 
 ATR = bytes.fromhex("3B6D000000814A444686605199000001AC")
@@ -256,6 +257,55 @@ def test_application_hooks_and_security_state() -> None:
     assert tx(card, "00A4040006D15600000503") == "6F088406D156000005039000"
     card.power_off()
     assert app.events == ["select DF04", "select DF04", "deselect DF04", "select DF04", "deselect DF04"]
+
+
+def test_security_state_belongs_to_the_application() -> None:
+    """S7 §5.8, §6.6: the PIN and authenticated keys last until power-off or another
+    application; an application's DFs share them (DDF → DF04 keeps the PIN). Ids with
+    b8 = 1 are DF-local: DF01's key 84 does not count in DF04. Outside applications the
+    S5 §6.11.1 rule stays: a different DF starts afresh (see the test above)."""
+    app = Recorder("DDF")
+    app.handlers = {}  # the OS reads the records
+    ddf = DF(0xDDF1, name=bytes.fromhex(SSSE_NAME), application=app)
+    rule = AccessRule.parse("pin|key:84")
+    for fid in (0xDF01, 0xDF04):
+        df = ddf.add(DF(fid))
+        df.add(LinearVariableEF(0xEF05, sfi=5, read=rule, records=[b"\x81\x01\x31"]))
+    card = CardOS(MF(children=[ddf]), atr=ATR)
+    card.power_on()
+    assert tx(card, SELECT_SSSE) == "6F11840F" + SSSE_NAME + "9000"
+    card.security.pin_verified = True
+    card.security.grant(0x0A)
+    assert tx(card, "00A4000002DF04") == "6F048302DF049000"
+    assert card.security.pin_verified and card.security_scope is ddf
+    assert tx(card, "00B2012C00") == "8101319000"
+    card.security.pin_verified = False
+    card.security.grant(0x84, 0xDF01)  # as after EXTERNAL AUTHENTICATE 84 in DF01
+    assert tx(card, "00B2012C00") == "6982"
+    assert card.security.keys_in(0xDF04) == {0x0A}
+    card.security.grant(0x84, 0xDF04)
+    assert tx(card, "00B2012C00") == "8101319000"
+    assert tx(card, "00A40000023F00")[-4:] == "9000"  # another "application": a fresh state
+    assert card.security.authenticated_keys == set() and card.security.df_keys == {}
+    assert app.events == ["select DDF", "deselect DDF"]
+
+
+def test_power_lost_in_a_commit_reaches_the_caller_and_powers_off() -> None:
+    card, store = build()
+
+    def cut(reason: str) -> None:
+        raise PowerLost(reason)
+
+    store.commit = cut  # type: ignore[method-assign]
+    assert tx(card, "00A4080004DDF1EF05") == "9000"
+    card.security.authenticated_keys.add(0x04)
+    with pytest.raises(PowerLost, match="UPDATE RECORD 3F00/DDF1/EF05 record 2"):
+        card.transmit(bytes.fromhex("00DC020403020134"))
+    assert not card.powered and card.current_df is card.mf and not card.security.authenticated_keys
+    assert tx(card, "00B2020400") == "6F00"
+    card.power_on()
+    assert tx(card, SELECT_SSSE) == FCI + "9000"
+    assert tx(card, "00B2022C00") == "0201349000"  # the in-memory tree kept the write; a store decides what lasts
 
 
 def test_application_warning_and_block_on_select() -> None:
