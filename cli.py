@@ -12,6 +12,7 @@ import click
 
 from apdu.errors import SSCardError
 from clicmd.basic import apdu_cmd, atr_cmd, readers_cmd
+from clicmd.card import card_group
 from clicmd.doctor import doctor_cmd
 from clicmd.script import script_group
 from clicmd.sim import sim_group
@@ -32,6 +33,7 @@ def sscard(verbose: int) -> None:
 
 for command in (readers_cmd, atr_cmd, apdu_cmd, script_group, sim_group, doctor_cmd):
     sscard.add_command(command)
+sscard.add_command(card_group)
 
 
 def main(argv: list[str] | None = None) -> int:
