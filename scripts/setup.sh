@@ -58,8 +58,13 @@ ensure_venv() {
     fi
     if [ ! -f "$stamp" ] || [ "$SSCARD_ROOT/pyproject.toml" -nt "$stamp" ]; then
         echo "sscard: installing sscard and its dependencies into .venv (pyscard compiles, ~10 s)" >&2
-        "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null
-        "$venv/bin/python" -m pip install -q -e "$SSCARD_ROOT[test]"
+        local log="$venv/pip-install.log"
+        if ! { "$venv/bin/python" -m pip install --upgrade pip &&
+               "$venv/bin/python" -m pip install -e "$SSCARD_ROOT[test]"; } >"$log" 2>&1; then
+            tail -n 25 "$log" >&2
+            echo "sscard: pip install failed (full log: $log)" >&2
+            return 1
+        fi
         touch "$stamp"
     fi
 }
