@@ -232,7 +232,8 @@ class CardOS:
             log.exception("internal fault on C-APDU %s", _header(apdu))
             self._pending = None
             return _sw(SW.UNKNOWN)
-        log.debug("%s -> %s", _header(raw), response[-2:].hex().upper())
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s -> %s", _header(raw), response[-2:].hex().upper())
         return response
 
     def _transmit(self, apdu: bytes) -> bytes:

@@ -107,6 +107,7 @@ class SsseApplication(BaseApplication):
         _check_secrets(profile, secrets, self.algorithm)
         self._card: CardOS | None = None
         self._df: DF | None = None
+        self._fci: bytes | None = None
         self.handlers: Mapping[int, Handler] = {
             **PinCommands(self).handlers, **AuthCommands(self).handlers, **LifecycleCommands(self).handlers}
 
@@ -131,7 +132,11 @@ class SsseApplication(BaseApplication):
     # --- Application hooks -------------------------------------------------------------
     def fci(self, df: DF) -> bytes | None:
         """The profile's SSSE FCI for the SSSE itself; the default FCI for DF01-DF07."""
-        return self.profile.ssse_fci() if df.application is self else None
+        if df.application is not self:
+            return None
+        if self._fci is None:  # the profile is immutable: build the FCI once
+            self._fci = self.profile.ssse_fci()
+        return self._fci
 
     def on_select(self, card: CardOS) -> None:
         self._card = card
