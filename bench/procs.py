@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import IO, Iterator, Mapping, Sequence
 
+from apdu import pcscd
 from apdu.errors import ServiceUnavailable
 
 LOCK_PATH = Path(tempfile.gettempdir()) / "sscard-pcsc-tests.lock"
@@ -110,14 +111,8 @@ def spawn(argv: Sequence[str], log: IO[bytes], env: Mapping[str, str] | None = N
 
 
 def stop(proc: subprocess.Popen[bytes], timeout: float = 3.0) -> int:
-    """SIGTERM, wait up to ``timeout``, then SIGKILL; always reaps. Returns the exit status."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            return proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    return proc.wait()
+    """SIGTERM, wait up to ``timeout``, then SIGKILL; always reaps (as for pcscd)."""
+    return pcscd.stop(proc, timeout)
 
 
 def tail(path: Path, lines: int = 8) -> str:
