@@ -11,6 +11,8 @@ Every field is validated and errors name the file, the key and the problem.
 ['ssc2-3des', 'ssc3-sm4']
 >>> str(Profile.load("ssc2-3des").tree().find("SSSE/EF06").read)
 'free'
+>>> p.pboc.gpo_format, p.pboc.pin_try_limit, p.pboc.aip.hex().upper()
+(1, 3, '7D00')
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from .records import FieldValueError
 from .records.ssse import SPEC_VERSION
 from .tree import DFSpec, TreeError, ssse_fci, ssse_tree
 
-__all__ = ["Profile", "AtrSpec", "CardOptions", "PinPolicy", "KeyPolicy", "ProfileError",
+__all__ = ["Profile", "AtrSpec", "CardOptions", "PinPolicy", "KeyPolicy", "PbocPolicy", "ProfileError",
            "list_profiles", "load_profile", "DEFAULT_PROFILE"]
 
 DEFAULT_PROFILE = "ssc3-sm4"
@@ -97,6 +99,23 @@ class KeyPolicy:
 
 
 @dataclass(frozen=True)
+class PbocPolicy:
+    """``[pboc]``: the financial zone (pboc.md). Every key is optional."""
+
+    gpo_format: Literal[1, 2] = 1  #: GPO response: 1 = ``80 AIP AFL``, 2 = ``77{82, 94}``
+    accept_bare_8300: bool = True  #: GPO ``8300`` against a PDOL (python-emv sends it): accept, or 6700
+    ppse: bool = False  #: a 2PAY.SYS.DDF01 instance answers over contact
+    ec: bool = False  #: electronic-cash data (GET DATA 9F79, 9F77, 9F78, 9F6D)
+    pin_try_limit: int = 3  #: DGI 9010
+    default_pin: str = "123456"  #: the sample card's financial PIN (4-12 digits)
+    aip: bytes = bytes.fromhex("7D00")  #: D/C AIP (pboc.md §2.2)
+    service_code: str = "220"  #: 5F30 and track 2 (pboc.md §7)
+    version: Literal["2.0", "3.0"] = "2.0"  #: 9F08 0020 / 0030
+    #: PIN CHANGE/UNBLOCK data: XOR bytes 5-8 of the PIN block with this UDK first (pboc.md §3.3)
+    pin_block_mask: Literal["none", "udk-ac", "udk-enc"] = "none"
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str
@@ -106,6 +125,7 @@ class Profile:
     pin: PinPolicy
     keys: KeyPolicy
     ef06_read: AccessRule | None  #: ``[tree] ef06_read``; None = by generation
+    pboc: PbocPolicy = PbocPolicy()  #: ``[pboc]``
 
     @classmethod
     def load(cls, name_or_path: str | Path | None = None) -> "Profile":
@@ -217,7 +237,7 @@ class _Table:
 
 
 _KIND_NAMES = {int: "an integer", str: "a string", bool: "true or false", list: "a list", dict: "a table"}
-_SECTIONS = ("atr", "card", "pin", "keys", "tree")
+_SECTIONS = ("atr", "card", "pin", "keys", "tree", "pboc")
 
 
 def _parse(label: str, name: str, data: dict[str, Any]) -> Profile:
@@ -258,9 +278,10 @@ def _parse(label: str, name: str, data: dict[str, Any]) -> Profile:
             ef06_read = AccessRule.parse(t.get("ef06_read", str))
         except AccessRuleError as e:
             raise t.error("ef06_read", str(e)) from None
+    pboc = _pboc(tables["pboc"])
     for table in tables.values():
         table.finish()
-    profile = Profile(name, description, label, atr, card, pin, keys, ef06_read)
+    profile = Profile(name, description, label, atr, card, pin, keys, ef06_read, pboc)
     _check_tree(profile, tables)
     return profile
 
@@ -293,6 +314,22 @@ def _pin(t: _Table) -> PinPolicy:
     if not lo <= (len(default) + 1) // 2 <= hi:
         raise t.error("default", f"is {(len(default) + 1) // 2} bytes in BCD; the PIN must be {lo}..{hi} bytes")
     return PinPolicy(limit, lo, hi, default)
+
+
+def _pboc(t: _Table) -> PbocPolicy:
+    d = PbocPolicy()
+    pin = t.get("default_pin", str, d.default_pin)
+    if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 12):
+        raise t.error("default_pin", "must be 4-12 decimal digits (ISO 9564 format 2)")
+    code = t.get("service_code", str, d.service_code)
+    if not (code.isascii() and code.isdigit() and len(code) == 3):
+        raise t.error("service_code", "must be 3 decimal digits")
+    aip = t.hex_bytes("aip", 2) if "aip" in t.data else d.aip
+    mask = t.choice("pin_block_mask", ("none", "udk-ac", "udk-enc"), d.pin_block_mask)
+    return PbocPolicy(t.int_in("gpo_format", 1, 2, d.gpo_format),  # type: ignore[arg-type]
+                      t.get("accept_bare_8300", bool, d.accept_bare_8300), t.get("ppse", bool, d.ppse),
+                      t.get("ec", bool, d.ec), t.int_in("pin_try_limit", 1, 15, d.pin_try_limit), pin, aip, code,
+                      t.choice("version", ("2.0", "3.0"), d.version), mask)  # type: ignore[arg-type]
 
 
 def _check_tree(profile: Profile, tables: dict[str, _Table]) -> None:
