@@ -196,7 +196,9 @@ def _df(spec: DFSpec, path: str, records: Mapping[str, list[bytes]]) -> DF:
 
 def personalized_sample_card(profile: Profile | str | None = None, keys: MasterKeys | None = None) -> CardOS:
     """A fully built card: the SSSE tree of ``profile`` with the sample cardholder's
-    records, test keys diversified for this card, the default PIN, phase PERSONALIZED."""
+    records, test keys diversified for this card, the default PIN, and the financial zone
+    (PSE and the PBOC debit ADF with UDKs from the test IMKs); phase PERSONALIZED."""
+    from .pboc import load_test_imks, pboc_sample
     from .ssse_app import SsseApplication
 
     profile = _profile(profile)
@@ -207,7 +209,8 @@ def personalized_sample_card(profile: Profile | str | None = None, keys: MasterK
     ssse = _df(tree, tree.name, records)
     ssse.application = SsseApplication(profile, secrets)
     life = CardLife(Lifecycle.PERSONALIZED, mf=AppSecrets(keys={MASTER_KID: master}))
-    return assemble(MF(children=[ssse]), profile=profile, atr=profile.atr_bytes(),
+    financial = pboc_sample(profile, **load_test_imks())
+    return assemble(MF(children=[ssse, *financial.zone]), profile=profile, atr=profile.atr_bytes(),
                     settings=runtime_settings(profile), life=life)
 
 

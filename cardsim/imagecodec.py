@@ -101,6 +101,13 @@ def register_section(section: Section) -> None:
     SECTIONS[section.name] = section
 
 
+def _import_sections() -> None:
+    """Import the modules that register the known sections (a card may hold any of them)."""
+    for name, module in SECTION_MODULES.items():
+        if name not in SECTIONS:
+            importlib.import_module(module)
+
+
 # --- card -> JSON ---------------------------------------------------------------------
 def _hex(data: bytes | None) -> str | None:
     return None if data is None else data.hex().upper()
@@ -169,6 +176,7 @@ def card_to_dict(card: CardOS) -> dict[str, Any]:
         manager = card_manager(card)
     except SSCardError as exc:
         raise ImageError(f"cannot store this card as an image: {exc}") from None
+    _import_sections()
     sections = {}
     for section in SECTIONS.values():
         value = section.dump(card)
@@ -349,12 +357,8 @@ def card_from_dict(data: Any, *, label: str = "card image") -> CardOS:
         assert isinstance(mf, MF)
         card = assemble(mf, profile=profile, atr=atr, settings=settings, life=life)
         sections = r.get(data, "sections", dict, "")
+        _import_sections()
         for name, value in sections.items():
-            if name not in SECTIONS and name in SECTION_MODULES:
-                try:
-                    importlib.import_module(SECTION_MODULES[name])
-                except ImportError:
-                    pass
             section = SECTIONS.get(name)
             if section is None:
                 raise r.error("sections", f"section {name!r} is not known to this sscard")

@@ -8,7 +8,8 @@ from dataclasses import replace
 import pytest
 
 from cardsim.factory import personalized_sample_card
-from cardsim.pboc import PbocApplication, pboc_sample
+from cardsim.pboc import PbocApplication
+from cardsim.pboc.section import find_pboc
 from cardsim.ssse_app import SsseApplication
 from cardspec.profile import Profile
 from pboc_support import AID, IMKS, PURCHASE, Terminal, gac_fields
@@ -22,10 +23,10 @@ GPO_DC = "80A800000B8309" + "00" * 9 + "00"
 @pytest.fixture
 def dual() -> tuple[Terminal, SsseApplication, PbocApplication]:
     profile = Profile.load("ssc3-sm4")
-    card = personalized_sample_card(profile)
-    app = pboc_sample(replace(profile, pboc=replace(profile.pboc, default_pin=FINANCIAL_PIN)), **IMKS)
-    for df in app.zone:
-        card.mf.add(df)
+    # the factory's sample card holds both zones; give the financial PIN its own value
+    card = personalized_sample_card(replace(profile, pboc=replace(profile.pboc, default_pin=FINANCIAL_PIN)))
+    app = find_pboc(card)
+    assert app is not None
     card.power_on()
     ssse = card.mf.child(0xDDF1).application  # type: ignore[union-attr]
     assert isinstance(ssse, SsseApplication)

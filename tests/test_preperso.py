@@ -118,7 +118,10 @@ def test_card_built_through_apdus_equals_the_sample_card(name: str) -> None:
     profile = Profile.load(name)
     built = build_through_apdus(profile)
     assert built.life.phase is Lifecycle.PERSONALIZED
-    assert card_to_dict(built) == card_to_dict(personalized_sample_card(profile))
+    # the financial zone is personalized over SCP02 + STORE DATA, not by this dialect
+    image, sample = card_to_dict(built), card_to_dict(personalized_sample_card(profile))
+    assert image["sections"] == {} and set(sample["sections"]) == {"pboc"}
+    assert {**image, "sections": None} == {**sample, "sections": None}
 
 
 def in_preperso(profile: str = "ssc3-sm4") -> CardOS:

@@ -64,3 +64,18 @@ def load_section(card: CardOS, data: Any, policy: PbocPolicy = PbocPolicy()) -> 
     for df in app.zone:
         card.mf.add(df)
     return app
+
+
+def _load_into(card: CardOS, data: Any) -> None:
+    from ..preperso import card_manager  # the image's profile names the zone's policy
+
+    load_section(card, data, card_manager(card).profile.pboc)
+
+
+def _register() -> None:
+    from ..imagecodec import Section, register_section
+
+    register_section(Section(SECTION_NAME, dump_section, _load_into, owns=is_financial))
+
+
+_register()
