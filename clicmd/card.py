@@ -89,6 +89,16 @@ def _role(kid: int, *, mf: bool, blank: bool) -> str:
     return "unassigned"
 
 
+def _udk_role(kid: int) -> str:
+    """The financial zone's card keys: the three UDKs (pboc.md §2.3, DGI 8000)."""
+    from cardsim.pboc import PbocKey
+
+    try:
+        return f"UDK-{PbocKey(kid).name}"
+    except ValueError:
+        return "unassigned"
+
+
 def _dir_entry(raw: bytes) -> dict[str, Any] | None:
     """A DIR record ``61 [4F AID][50 label]`` (S3 §6.3), or None."""
     from apdu.tlv import parse_one, to_dict
@@ -100,6 +110,22 @@ def _dir_entry(raw: bytes) -> dict[str, Any] | None:
         return None
 
 
+def _emv_record(raw: bytes) -> dict[str, str] | None:
+    """A financial record ``70{...}`` as tag -> value (text where the tag is text), or None."""
+    from apdu.tlv import parse_one
+    from cardspec.pboc import tag_name
+
+    try:
+        children = parse_one(raw, tag=0x70, allow_padding=False).children()
+    except SSCardError:
+        return None
+    out = {}
+    for obj in children:
+        text = obj.value.decode("gbk", "replace") if obj.tag in (0x5F20, 0x9F0B, 0x9F61) else obj.value.hex().upper()
+        out[f"{obj.tag:02X} {tag_name(obj.tag)}"] = text
+    return out
+
+
 def _records(ef: Any, layout_path: str | None) -> list[dict[str, Any]]:
     from cardspec.records import RecordError, decode_record, layout_for
 
@@ -108,6 +134,8 @@ def _records(ef: Any, layout_path: str | None) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"number": number, "hex": raw.hex().upper()}
         if raw[:1] == b"\x61" and (app := _dir_entry(raw)) is not None:
             entry.update(tag="61", name="目录", name_en="application template", value=app)
+        elif raw[:1] == b"\x70" and (fields := _emv_record(raw)) is not None:
+            entry["tlv"] = fields
         elif layout_path is not None and raw:
             try:
                 tag, value = decode_record(raw, file=layout_path)
@@ -128,14 +156,18 @@ def _node(file: Any, layout: str | None, secrets: Any) -> dict[str, Any]:
         app = file.application
         node: dict[str, Any] = {"fid": f"{file.fid:04X}", "kind": "MF" if isinstance(file, MF) else "DF",
                                 "name": file.name.hex().upper() if file.name else None}
-        own = getattr(app, "secrets", None)
+        state = getattr(app, "state", None)  # the financial zone keeps its secrets in its state
+        own = getattr(app, "secrets", None) or getattr(state, "secrets", None)
+        if state is not None and hasattr(state, "atc"):
+            node["atc"] = state.atc
         if own is not None and not isinstance(app, CardManager):
             secrets = own
             node["application"] = type(app).__name__
             node["blocked"] = own.blocked
             node["pin"] = None if own.pin is None else {"tries_left": own.pin.tries_left,
                                                         "max_tries": own.pin.max_tries, "blocked": own.pin.blocked}
-            node["keys"] = [_key(k, _role(k.kid, mf=False, blank=False)) for _, k in sorted(own.keys.items())]
+            role = _udk_role if state is not None else (lambda kid: _role(kid, mf=False, blank=False))
+            node["keys"] = [_key(k, role(k.kid)) for _, k in sorted(own.keys.items())]
         elif secrets is not None and file.fid in secrets.df_keys:
             node["keys"] = [_key(k, _role(k.kid, mf=False, blank=False))
                             for _, k in sorted(secrets.df_keys[file.fid].items())]
@@ -194,7 +226,8 @@ def _render_node(node: dict[str, Any], depth: int) -> list[str]:
             pin = node["pin"]
             pin_text = "none" if pin is None else f"{pin['tries_left']}/{pin['max_tries']} tries left" + (
                 "  BLOCKED" if pin["blocked"] else "")
-            lines.append(f"{pad}  PIN {pin_text}" + ("  APPLICATION BLOCKED" if node["blocked"] else ""))
+            atc = f"  ATC {node['atc']}" if "atc" in node else ""
+            lines.append(f"{pad}  PIN {pin_text}{atc}" + ("  APPLICATION BLOCKED" if node["blocked"] else ""))
         lines += [f"{pad}  {_key_line(k)}" for k in node.get("keys", [])]
         for child in node["children"]:
             lines += _render_node(child, depth + 1)
@@ -203,12 +236,16 @@ def _render_node(node: dict[str, Any], depth: int) -> list[str]:
     if node["kind"] == "transparent":
         shape = f"{node['size']} bytes ({node['used']} written)"
     else:
-        shape = f"{len(node['records'])}/{node['max_records']} records of {node['record_length']} bytes"
+        size = f"{node['record_length']} bytes" if node["record_length"] else "variable length"
+        shape = f"{len(node['records'])}/{node['max_records']} records of {size}"
     lines = [f"{pad}{node['fid']} {node['kind']}, {sfi}, {shape}; read {node['read']}, write {node['write']}"]
     for rec in node.get("records", []):
         if "value" in rec:
             lines.append(f"{pad}  {rec['number']:>2}. {rec['tag']} {rec['name']} ({rec['name_en']}): "
                          f"{_show_value(rec['value'])}")
+        elif "tlv" in rec:
+            lines.append(f"{pad}  {rec['number']:>2}. 70")
+            lines += [f"{pad}        {tag}: {value}" for tag, value in rec["tlv"].items()]
         else:
             lines.append(f"{pad}  {rec['number']:>2}. {rec['hex']}")
     return lines

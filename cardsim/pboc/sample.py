@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from cardspec.crypto.emv import derive_udk_option_a
+from cardspec.records.sample import SAMPLE
 from cardspec.pboc import (PPSE_NAME, PSE_NAME, Dgi, PbocDataError, PbocHolder, PbocProduct, build_pboc_data,
                            key_dgis, pin_block_dgi, pin_tries_dgi)
 from cardspec.profile import PbocPolicy, Profile
@@ -24,8 +25,8 @@ from .state import DirectoryState, PbocState
 __all__ = ["SAMPLE_HOLDER", "TEST_KEYS_FILE", "load_test_imks", "product_of", "pboc_sample"]
 
 #: The sample cardholder: a 16-digit Luhn-valid PAN (python-emv 1.0.14 cannot show an odd one).
-SAMPLE_HOLDER = PbocHolder(pan="6228000100000010", expiry="301231", name="ZHANG/SAN",
-                           id_number="11010119900307123X", psn="01", effective="200101")
+SAMPLE_HOLDER = PbocHolder(pan="6228000100000010", expiry="301231", name="WANG/XIUYING",
+                           id_number=str(SAMPLE[("SSSE/EF06", 0x08)]), psn="01", effective="200101")
 #: pboc.md §4.3 vector B's issuer master keys, marked TEST KEYS.
 TEST_KEYS_FILE = Path(__file__).resolve().parents[2] / "vectors" / "test-keys-pboc.toml"
 

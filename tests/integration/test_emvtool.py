@@ -130,7 +130,7 @@ def test_info_reads_records_without_gpo(emvtool, dual_card):
     out = _emvtool(emvtool, _reader_index(emvtool, dual_card.reader), "info")
     assert "6228000100000010" in out  # 5A, rendered as a decimal number
     assert "30/12/31" in out  # 5F24
-    assert '"ZHANG/SAN"' in out  # 5F20
+    assert '"WANG/XIUYING"' in out  # 5F20
     assert "2PAY.SYS.DDF01 not available" in out  # PPSE off in this profile
     assert "pin_retries" in out and "atc" in out  # GET DATA 9F17, 9F36, 9F13
     assert _zone(dual_card).state.atc == 0  # info starts no transaction
@@ -139,7 +139,7 @@ def test_info_reads_records_without_gpo(emvtool, dual_card):
 def test_appdata_runs_gpo_with_the_bare_8300_and_reads_the_afl(emvtool, dual_card):
     out = _emvtool(emvtool, _reader_index(emvtool, dual_card.reader), "appdata", "0")
     assert "Processing Options" in out and "Application Data" in out
-    assert "6228000100000010" in out and "30/12/31" in out and '"ZHANG/SAN"' in out
+    assert "6228000100000010" in out and "30/12/31" in out and '"WANG/XIUYING"' in out
     assert _zone(dual_card).state.atc == 1  # one GPO
 
 
