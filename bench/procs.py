@@ -12,16 +12,15 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import IO, Iterator, Mapping, Sequence
 
 from apdu import pcscd
+from apdu.filelock import LockTimeout, exclusive
 from apdu.errors import ServiceUnavailable
 
 LOCK_PATH = Path(tempfile.gettempdir()) / "sscard-pcsc-tests.lock"
@@ -75,27 +74,16 @@ def pcsc_lock(timeout: float = 900.0, path: Path = LOCK_PATH) -> Iterator[str]:
 
     Raises ServiceUnavailable when another process keeps it for ``timeout`` seconds.
     """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    def ours() -> str | None:
+        inherited = lock_holders(path) & ancestors()
+        return f"{path} is held by our ancestor (pid {min(inherited)})" if inherited else None
+
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                how = f"took {path}"
-                break
-            except BlockingIOError:
-                holders = lock_holders(path)
-                inherited = holders & ancestors()
-                if inherited:
-                    how = f"{path} is held by our ancestor (pid {min(inherited)})"
-                    break
-                if time.monotonic() >= deadline:
-                    raise ServiceUnavailable(f"{path} has been held by pid {sorted(holders) or '?'} for "
-                                             f"{timeout:.0f} s (a test run or another benchmark)") from None
-                time.sleep(0.2)
-        yield how
-    finally:
-        os.close(fd)  # releases the lock if we took it
+        with exclusive(path, timeout, already_ours=ours) as how:
+            yield how
+    except LockTimeout:
+        raise ServiceUnavailable(f"{path} has been held by pid {sorted(lock_holders(path)) or '?'} for "
+                                 f"{timeout:.0f} s (a test run or another benchmark)") from None
 
 
 def spawn(argv: Sequence[str], log: IO[bytes], env: Mapping[str, str] | None = None,

@@ -8,10 +8,7 @@ starts with empty readers.
 """
 from __future__ import annotations
 
-import fcntl
-import os
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -19,6 +16,7 @@ from typing import Callable, Iterator
 import pytest
 
 from apdu import pcscd as pcscd_control
+from apdu.filelock import LockTimeout, exclusive
 from apdu.pcsc_status import reader_states, wait_for_state
 from apdu.transport.base import Card
 from apdu.vpcd import VpcdServer, reader_name
@@ -43,20 +41,11 @@ class Served:
 @pytest.fixture(scope="session")
 def pcsc_session_lock() -> Iterator[None]:
     """Exclusive use of pcscd and the vpcd slots by this test session (other runs wait)."""
-    fd = os.open(SESSION_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
     try:
-        deadline = time.monotonic() + SESSION_LOCK_TIMEOUT
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    pytest.fail(f"another test run held {SESSION_LOCK} for {SESSION_LOCK_TIMEOUT:.0f} s")
-                time.sleep(0.2)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
+        with exclusive(SESSION_LOCK, SESSION_LOCK_TIMEOUT, what="(another test run)"):
+            yield
+    except LockTimeout as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session")

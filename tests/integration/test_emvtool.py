@@ -10,19 +10,18 @@ package index; any other installation failure fails it.
 """
 from __future__ import annotations
 
-import fcntl
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
+from apdu.filelock import LockTimeout, exclusive
+
 from cardsim.factory import personalized_sample_card
-from cardsim.pboc import PbocApplication, find_pboc, load_test_imks, pboc_sample
+from cardsim.pboc import PbocApplication, find_pboc
 from cardspec.profile import Profile
 
 pytestmark = pytest.mark.pcsc
@@ -64,36 +63,23 @@ def _install() -> None:
 @pytest.fixture(scope="session")
 def emvtool() -> Path:
     """The emvtool executable of ``.venv-emv``, installed on first use."""
-    fd = os.open(LOCK, os.O_RDWR | os.O_CREAT, 0o666)
     try:
-        deadline = time.monotonic() + LOCK_TIMEOUT
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    pytest.fail(f"another run held {LOCK} for {LOCK_TIMEOUT:.0f} s while installing emvtool")
-                time.sleep(0.5)
-        exe = VENV / "bin" / "emvtool"
-        if not (STAMP.is_file() and exe.is_file()):
-            _install()
-        version = _run([str(exe), "version"], TOOL_TIMEOUT)
-        assert version.stdout.strip() == EMV_VERSION, version.stdout + version.stderr
-        return exe
-    finally:
-        os.close(fd)  # releases the lock
+        with exclusive(LOCK, LOCK_TIMEOUT, poll=0.5, what="while installing emvtool"):
+            exe = VENV / "bin" / "emvtool"
+            if not (STAMP.is_file() and exe.is_file()):
+                _install()
+            version = _run([str(exe), "version"], TOOL_TIMEOUT)
+            assert version.stdout.strip() == EMV_VERSION, version.stdout + version.stderr
+            return exe
+    except LockTimeout as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture
 def dual_card(serve_card):
-    """The factory's SSSE sample card with the financial zone added, in vpcd slot 1 (slot 0 is
+    """The factory's sample card (SSSE and financial zone), in vpcd slot 1 (slot 0 is
     where ``sscard sim serve`` puts a card by default)."""
-    profile = Profile.load("ssc3-sm4")
-    card = personalized_sample_card(profile)
-    app = pboc_sample(profile, **load_test_imks())
-    for df in app.zone:
-        card.mf.add(df)
+    card = personalized_sample_card(Profile.load("ssc3-sm4"))  # both zones
     return serve_card(card, 1)
 
 
