@@ -69,10 +69,11 @@ class CommandAPDU:
     extended: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("cla", "ins", "p1", "p2"):
-            value = getattr(self, name)
-            if not 0 <= value <= 0xFF:
-                raise APDUError(f"{name.upper()}={value} is not a byte")
+        if not (0 <= self.cla <= 0xFF and 0 <= self.ins <= 0xFF and 0 <= self.p1 <= 0xFF and 0 <= self.p2 <= 0xFF):
+            for name in ("cla", "ins", "p1", "p2"):
+                value = getattr(self, name)
+                if not 0 <= value <= 0xFF:
+                    raise APDUError(f"{name.upper()}={value} is not a byte")
         if len(self.data) > EXTENDED_MAX - 1:
             raise APDUError(f"{len(self.data)} data bytes exceed the extended maximum of 65535")
         if self.le is not None and not 0 <= self.le <= 0xFFFF:
@@ -136,30 +137,43 @@ class CommandAPDU:
     __bytes__ = to_bytes
 
     @classmethod
+    def _parsed(cls, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = None,
+                extended: bool = False) -> "CommandAPDU":
+        """An instance without ``__post_init__``'s range checks, for :meth:`parse` only: its
+        fields come from bytes and length fields, so they are in range by construction
+        (a frozen dataclass's ``__init__`` costs more than the whole parse; cards parse
+        every command)."""
+        cmd = object.__new__(cls)
+        fields = cmd.__dict__
+        fields["cla"], fields["ins"], fields["p1"], fields["p2"] = cla, ins, p1, p2
+        fields["data"], fields["le"], fields["extended"] = data, le, extended
+        return cmd
+
+    @classmethod
     def parse(cls, raw: bytes) -> "CommandAPDU":
         """Strict parse; the error says exactly what is inconsistent."""
         n = len(raw)
         if n < 4:
             raise APDUError(f"APDU too short: {n} bytes, a header needs 4")
         cla, ins, p1, p2 = raw[0], raw[1], raw[2], raw[3]
-        body = raw[4:]
         if cla == 0xFF:
             raise APDUError("CLA=FF is invalid (reserved for PPS)")
-        if not body:
-            return cls(cla, ins, p1, p2)
-        if len(body) == 1:
-            return cls(cla, ins, p1, p2, le=body[0])
-        if body[0] != 0:
-            lc = body[0]
-            rest = body[1:]
-            if len(rest) == lc:
-                return cls(cla, ins, p1, p2, data=bytes(rest))
-            if len(rest) == lc + 1:
-                return cls(cla, ins, p1, p2, data=bytes(rest[:lc]), le=rest[lc])
-            raise APDUError(f"Lc={lc:02X} but {len(rest)} data bytes follow")
-        # body[0] == 0 and more bytes: extended length
+        make = cls._parsed
+        if n == 4:
+            return make(cla, ins, p1, p2)
+        if n == 5:
+            return make(cla, ins, p1, p2, le=raw[4])
+        lc = raw[4]
+        if lc != 0:
+            if n == 5 + lc:
+                return make(cla, ins, p1, p2, data=bytes(raw[5:]))
+            if n == 6 + lc:
+                return make(cla, ins, p1, p2, data=bytes(raw[5:5 + lc]), le=raw[5 + lc])
+            raise APDUError(f"Lc={lc:02X} but {n - 5} data bytes follow")
+        # Lc byte 00 and more bytes: extended length
+        body = raw[4:]
         if len(body) == 3:
-            return cls(cla, ins, p1, p2, le=int.from_bytes(body[1:3], "big"), extended=True)
+            return make(cla, ins, p1, p2, le=int.from_bytes(body[1:3], "big"), extended=True)
         if len(body) < 3:
             raise APDUError(f"extended length needs 3 bytes after the header, got {len(body)}")
         lc = int.from_bytes(body[1:3], "big")
@@ -167,9 +181,9 @@ class CommandAPDU:
             raise APDUError("extended Lc=0000 is invalid")
         rest = body[3:]
         if len(rest) == lc:
-            return cls(cla, ins, p1, p2, data=bytes(rest), extended=True)
+            return make(cla, ins, p1, p2, data=bytes(rest), extended=True)
         if len(rest) == lc + 2:
-            return cls(cla, ins, p1, p2, data=bytes(rest[:lc]), le=int.from_bytes(rest[lc:], "big"), extended=True)
+            return make(cla, ins, p1, p2, data=bytes(rest[:lc]), le=int.from_bytes(rest[lc:], "big"), extended=True)
         raise APDUError(f"extended Lc={lc:04X} but {len(rest)} data bytes follow")
 
     def __str__(self) -> str:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .runtime import CardOS
 
 _SFI_RFU = 31
+_RECORD_REFS = {ref.value: ref for ref in RecordRef}  # RecordRef(mode) without the Enum call
 
 
 def interindustry(cmd: CommandAPDU) -> None:
@@ -41,7 +42,7 @@ def _record_p2(p2: int) -> tuple[int, RecordRef]:
     sfi, mode = p2 >> 3, p2 & 0x07
     if mode == 0b111 or sfi == _SFI_RFU:
         raise SWError(SW.INCORRECT_P1P2)
-    return sfi, RecordRef(mode)
+    return sfi, _RECORD_REFS[mode]
 
 
 def _binary_p1p2(p1: int, p2: int) -> tuple[int, int]:
@@ -80,7 +81,7 @@ class FileCommands:
         ef = self._ef(sfi)
         if not isinstance(ef, RecordEF):
             raise SWError(SW.COMMAND_INCOMPATIBLE)
-        self.card.check_access(ef.write if write else ef.read, f"{command} {ef.label}")
+        self.card.check_access(ef.write if write else ef.read, command, ef)
         self.card.make_current(ef)
         return ef
 
@@ -88,7 +89,7 @@ class FileCommands:
         ef = self._ef(sfi)
         if not isinstance(ef, TransparentEF):
             raise SWError(SW.COMMAND_INCOMPATIBLE)
-        self.card.check_access(ef.write if write else ef.read, f"{command} {ef.label}")
+        self.card.check_access(ef.write if write else ef.read, command, ef)
         self.card.make_current(ef)
         return ef
 

@@ -116,6 +116,7 @@ class DF(File):
         self.static_fci = bytes(fci) if fci is not None else None
         self.application = application
         self._children: list[File] = []
+        self._dfs: list[DF] = []  # the DFs among the children, in order (for walk)
         for child in children:
             self.add(child)
 
@@ -141,6 +142,8 @@ class DF(File):
                     raise FileSystemError(f"{where}: DF name {df.name.hex().upper()} already on the card")
         child.parent = self
         self._children.append(child)
+        if isinstance(child, DF):
+            self._dfs.append(child)
         return child
 
     @property
@@ -158,10 +161,11 @@ class DF(File):
 
     def walk(self) -> Iterator[DF]:
         """This DF and every DF below it, in pre-order (the DF-name search order)."""
-        yield self
-        for child in self._children:
-            if isinstance(child, DF):
-                yield from child.walk()
+        stack: list[DF] = [self]  # an explicit stack: nested generators cost a frame per level
+        while stack:
+            df = stack.pop()
+            yield df
+            stack.extend(reversed(df._dfs))
 
     def application_owner(self) -> DF | None:
         """The nearest DF, this one or above, that carries an application."""
@@ -292,6 +296,11 @@ class RecordEF(EF, ABC):
             if number is None or not 1 <= number <= count:
                 raise SWError(SW.RECORD_NOT_FOUND)
             return number
+        if ref is RecordRef.FIRST or (ref is RecordRef.NEXT and current is None):  # the first hit will do
+            for number, record in enumerate(self._records, 1):
+                if p1 == 0 or record[0] == p1:
+                    return number
+            raise SWError(SW.RECORD_NOT_FOUND)
         hits = [n for n in range(1, count + 1) if p1 == 0 or self._records[n - 1][0] == p1]
         if ref is RecordRef.NEXT and current is not None:
             hits = [n for n in hits if n > current]

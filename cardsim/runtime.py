@@ -78,6 +78,10 @@ def _sw(sw: int) -> bytes:
     return sw.to_bytes(2, "big")
 
 
+_OK = _sw(SW.OK)
+_NO_KEYS: frozenset[int] = frozenset()
+
+
 def _header(apdu: object) -> str:
     """The part of a C-APDU that is safe to log: header and Lc, never the data."""
     if not isinstance(apdu, (bytes, bytearray, memoryview)):
@@ -125,6 +129,7 @@ class CardOS:
         self.os_handlers: dict[int, Handler] = {**SelectFile(self).handlers, **FileCommands(self).handlers,
                                                 **(handlers or {})}
         self.powered = False
+        self._shapes: dict[Handler, Shape] = {}  # shape_of(handler), asked once per handler
         self._clear_transient()
 
     # --- transient state ------------------------------------------------------
@@ -138,7 +143,7 @@ class CardOS:
         self.security = SecurityState()
         self.application: Application | None = None
         self._pending: bytes | None = None  # data waiting for GET RESPONSE
-        self._command_keys: frozenset[int] = frozenset()  # keys proven by this command's MAC
+        self._command_keys: frozenset[int] = _NO_KEYS  # keys proven by this command's MAC
 
     def select(self, target: File) -> None:
         """Make ``target`` current (a DF, or an EF and its parent DF).
@@ -171,13 +176,16 @@ class CardOS:
             self.current_ef = ef
             self.record_pointer = None
 
-    def check_access(self, rule: AccessRule, what: str) -> None:
+    def check_access(self, rule: AccessRule, what: str, file: File | None = None) -> None:
         """6982 unless the security state of the current DF (plus keys proven by this
-        command's MAC) satisfies ``rule``; ``never`` is never satisfied and also answers 6982."""
+        command's MAC) satisfies ``rule``; ``never`` is never satisfied and also answers 6982.
+        ``what`` (followed by ``file``'s label, if given) names the refused operation in the log."""
+        if rule.kind == "free":
+            return
         here = None if self.current_df is self.security_scope else self.current_df.fid
         keys = self.security.keys_in(here) | self._command_keys
         if not rule.satisfied(pin_verified=self.security.pin_verified, authenticated=keys):
-            log.info("%s refused: access rule %s not met", what, rule)
+            log.info("%s refused: access rule %s not met", what if file is None else f"{what} {file.label}", rule)
             raise SWError(SW.SECURITY_NOT_SATISFIED)
 
     def durable(self, reason: str) -> None:
@@ -245,9 +253,10 @@ class CardOS:
             return _sw(SW.FUNCTION_NOT_SUPPORTED)
         if len(apdu) < 4:
             return _sw(SW.WRONG_LENGTH)
-        refused = _class_error(apdu[0])
-        if refused is not None:
-            return _sw(refused)
+        if apdu[0] & 0x73:  # CLA 00/04/08/0C/80/84/88/8C pass every check of _class_error
+            refused = _class_error(apdu[0])
+            if refused is not None:
+                return _sw(refused)
         try:
             cmd = CommandAPDU.parse(apdu)
         except APDUError as exc:
@@ -270,8 +279,14 @@ class CardOS:
         except SWError as exc:
             return exc.data + _sw(exc.sw)
         finally:
-            self._command_keys = frozenset()
-        return self._shape(cmd, data, shape_of(handler))
+            self._command_keys = _NO_KEYS
+        try:
+            shape = self._shapes[handler]
+        except KeyError:
+            shape = self._shapes[handler] = shape_of(handler)
+        except TypeError:  # a handler object that cannot be hashed
+            shape = shape_of(handler)
+        return self._shape(cmd, data, shape)
 
     def _unwrap(self, cmd: CommandAPDU, app: Application | None) -> CommandAPDU:
         """OS commands with secure messaging (CLA b3 or b4 set, e.g. 04DC) go through the
@@ -288,7 +303,7 @@ class CardOS:
     def _deliver(self, data: bytes, ne: int) -> bytes:
         """Up to ``ne`` bytes now; the rest waits for GET RESPONSE behind 61xx."""
         if len(data) <= ne:
-            return data + _sw(SW.OK)
+            return data + _OK
         self._pending = data[ne:]
         return data[:ne] + _sw(_more(len(data) - ne))
 
@@ -305,24 +320,24 @@ class CardOS:
         * TRUNCATE: like EXACT, except that a shorter Le gets exactly Le bytes.
         """
         if not data:
-            return _sw(SW.OK)
-        limit = EXTENDED_LIMIT if cmd.is_extended else SHORT_LIMIT
+            return _OK
         if shape is Shape.VARIABLE or cmd.data:
             if self.settings.t0_get_response and cmd.data:
                 self._pending = data
                 return _sw(_more(len(data)))
-            return self._deliver(data, cmd.ne or limit)
+            return self._deliver(data, cmd.ne or (EXTENDED_LIMIT if cmd.is_extended else SHORT_LIMIT))
+        limit = EXTENDED_LIMIT if cmd.is_extended else SHORT_LIMIT
         size = len(data)
         wrong_le = _sw(0x6C00 | (size & 0xFF)) if size <= SHORT_LIMIT else _sw(SW.WRONG_LENGTH)
         if not cmd.le:  # absent or 00: "as much as there is"
             if size > limit:
-                return data[:limit] + _sw(SW.OK) if shape is Shape.TRUNCATE else _sw(SW.WRONG_LENGTH)
+                return data[:limit] + _OK if shape is Shape.TRUNCATE else _sw(SW.WRONG_LENGTH)
             if self.settings.le_mode == "strict6c" and not cmd.is_extended and size < limit:
                 return wrong_le
-            return data + _sw(SW.OK)
+            return data + _OK
         if cmd.le < size:
-            return data[:cmd.le] + _sw(SW.OK) if shape is Shape.TRUNCATE else wrong_le
-        return data + _sw(SW.OK)
+            return data[:cmd.le] + _OK if shape is Shape.TRUNCATE else wrong_le
+        return data + _OK
 
     def _get_response(self, cmd: CommandAPDU, pending: bytes | None) -> bytes:
         """GET RESPONSE ``00C00000 Le``: the next Le bytes (00: up to 256) of held data."""

@@ -117,6 +117,11 @@ class SelectFile:
             return self.card.mf
         if len(name) > MAX_DF_NAME:
             raise SWError(SW.WRONG_LENGTH)
+        if occurrence == 0b00:  # the usual case: stop at the first hit, without listing the tree
+            for df in self.card.mf.walk():
+                if df.name is not None and df.name.startswith(name):
+                    return df
+            raise SWError(SW.FILE_NOT_FOUND)
         dfs = list(self.card.mf.walk())
         hits = [i for i, df in enumerate(dfs) if df.name is not None and df.name.startswith(name)]
         here = dfs.index(self.card.current_df)

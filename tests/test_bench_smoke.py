@@ -123,3 +123,83 @@ def test_wire_benchmark_short_run(tmp_path):
         assert [a[-4:] for a in vicc["answers"]] == ["9000", "6A82", "6A82", "6A82", "6D00"]
         assert ratios["vicc_speedup"] > 0
     assert "latency ratio ours/floor" in done.stdout and result["machine"]["cpu_count"] >= 1
+
+
+# --- bench.card: the in-process card benchmark -----------------------------------------
+READER_MIX = ["00A404000F7378312E73682EC9E7BBE1B1A3D5CF", "00C000001E", "00A4020002EF05", "00B2070400",
+              "00B2070000", "0020000003123456"]
+
+
+def test_card_bench_doctests():
+    from bench import card
+
+    failed, attempted = doctest.testmod(card, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert attempted > 0 and failed == 0
+
+
+def _vicc_like(records: list[bytes]):
+    """A transmit answering like vicc 0.8's Iso7816OS: SELECT with FCI raises, Le 00 on a
+    record warns 6282, by identifier ignores the identifier."""
+    def transmit(apdu: bytes) -> bytes:
+        ins, p1, p2 = apdu[1], apdu[2], apdu[3]
+        if ins == 0xA4:
+            if p2 == 0x00:
+                raise TypeError("sequence item 0: expected a bytes-like object, int found")
+            return b"\x90\x00"
+        if ins == 0xB2:
+            data = records[p1 - 1] if p2 == 0x04 else b"".join(records)
+            le = apdu[4] or 256
+            return data[:le] + (b"\x62\x82" if le > len(data) else b"\x90\x00")
+        return b"\x90\x00" if apdu == bytes.fromhex("0020000003123456") else b"\x63\x00"
+    return transmit
+
+
+def test_vicc_mix_takes_the_first_apdu_vicc_answers_right():
+    from bench import card, vicc_card
+
+    config = card.vicc_config(card.SHORT)
+    records = [bytes.fromhex(r) for r in config["records"]]
+    mix = vicc_card.choose(_vicc_like(records), config)
+    assert [step["apdu"] for step in mix] == ["00A4040C0F7378312E73682EC9E7BBE1B1A3D5CF", "00A4020C02EF05",
+                                              "00B207040B", "00B207040B", "0020000003123456"]
+    assert [step["answer"] for step in mix] == ["9000", "9000", "07094B38303336323135339000",
+                                                "07094B38303336323135339000", "9000"]
+    assert mix[0]["rejected"] == [{"apdu": "00A404000F7378312E73682EC9E7BBE1B1A3D5CF",
+                                   "answer": "TypeError: sequence item 0: expected a bytes-like object, int found"}]
+    assert mix[2]["rejected"] == [{"apdu": "00B2070400", "answer": "07094B38303336323135336282"}]
+    assert [r["apdu"] for r in mix[3]["rejected"]] == ["00B2070000", "00B207000B"]
+    assert mix[3]["name"] == "READ RECORD 7 by number (for by identifier)"
+    with pytest.raises(SystemExit, match="vicc answers no candidate for VERIFY"):
+        vicc_card.choose(_vicc_like(records), {**config, "pin": "123457"})
+
+
+def test_card_benchmark_short_run(tmp_path):
+    from bench import card
+
+    out = tmp_path / "card.json"
+    done = subprocess.run([sys.executable, "-m", "bench.card", "--short", "--json", str(out)], cwd=ROOT,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(out.read_text())
+    assert (result["benchmark"], result["mode"]) == ("card", "short") and result["machine"]["cpu_count"] >= 1
+    targets, ratios = result["targets"], result["ratios"]
+    assert set(targets) == set(card.LABELS)
+    for key, get_response in (("ours", "00C000001E"), ("ours_ssc2", "00C0000018")):
+        target = targets[key]
+        assert target["status"] == "ok", target
+        assert target["apdus"] == card.SHORT.apdus and target["rate"] > 0 and target["p99_ms"] > 0
+        assert [m["apdu"] for m in target["mix"]] == READER_MIX[:1] + [get_response] + READER_MIX[2:]
+        assert [m["answer"][-4:] for m in target["mix"]] == [f"61{get_response[-2:]}", *["9000"] * 5]
+    vicc = targets["vicc"]
+    if vicc["status"] == "skipped":  # allowed only where vicc cannot be set up (no package, no network)
+        assert vicc["reason"] and targets["ours_vicc_mix"]["status"] == "skipped" and "apdu_rate" not in ratios
+        return
+    assert vicc["status"] == "ok", vicc
+    assert vicc["apdus"] == card.SHORT.vicc_apdus and vicc["rate"] > 0 and len(vicc["mix"]) == 5
+    same = targets["ours_vicc_mix"]
+    assert same["status"] == "ok" and same["rate"] > 0
+    assert [m["apdu"] for m in same["mix"]] == [m["apdu"] for m in vicc["mix"]]
+    assert [m["answer"] for m in same["mix"]] == [m["answer"] for m in vicc["mix"]]  # both cards answer alike
+    assert all(m["answer"].endswith("9000") for m in vicc["mix"])
+    assert ratios["apdu_rate"] > 0 and ratios["cycle_rate"] > 0 and ratios["same_apdus"] > 0
+    assert "ours/vicc:" in done.stdout
