@@ -27,6 +27,7 @@ from apdu.errors import SSCardError
 from cardspec.crypto.blockcipher import CARD_KEY_SIZE, Algorithm
 from cardspec.crypto.diversify import diversify
 from cardspec.ids import DfKeyId, KeyId, SsseTag
+from cardspec.pboc import PBOC_DEBIT_AID, PPSE_NAME, PSE_NAME
 from cardspec.profile import Profile
 from cardspec.records import layout_for
 from cardspec.records.sample import SAMPLE
@@ -114,13 +115,25 @@ def _algorithm(profile: Profile) -> Algorithm:
 
 
 def blank_card(profile: Profile | str | None = None, *, keys: MasterKeys | None = None) -> CardOS:
-    """The factory state: the MF alone, the transport key as MF key 00, phase BLANK."""
+    """The factory state, as a personalization bureau receives the card: the MF with the
+    transport key as MF key 00 (phase BLANK, no social-security structure yet), the debit
+    application's instances installed but empty, and the issuer security domain with
+    SCP02 keys diversified from the test KMC."""
+    from .gp import TEST_KMC, add_isd
+    from .pboc import DirectoryState, PbocApplication, PbocState
+
     profile = _profile(profile)
     alg = _algorithm(profile)
     transport = (keys or load_test_keys(alg)).transport
     life = CardLife(Lifecycle.BLANK, mf=AppSecrets(
         keys={MASTER_KID: Key(MASTER_KID, alg, transport, 0, MASTER_TRIES, MASTER_TRIES)}))
-    return assemble(MF(), profile=profile, atr=profile.atr_bytes(), settings=runtime_settings(profile), life=life)
+    state = PbocState(aid=PBOC_DEBIT_AID, pse=DirectoryState(PSE_NAME),
+                      ppse=DirectoryState(PPSE_NAME) if profile.pboc.ppse else None)
+    financial = PbocApplication(state, profile.pboc)
+    card = assemble(MF(children=financial.zone), profile=profile, atr=profile.atr_bytes(),
+                    settings=runtime_settings(profile), life=life)
+    add_isd(card, profile, TEST_KMC)
+    return card
 
 
 def sample_records(profile: Profile) -> dict[str, list[bytes]]:
@@ -198,6 +211,7 @@ def personalized_sample_card(profile: Profile | str | None = None, keys: MasterK
     """A fully built card: the SSSE tree of ``profile`` with the sample cardholder's
     records, test keys diversified for this card, the default PIN, and the financial zone
     (PSE and the PBOC debit ADF with UDKs from the test IMKs); phase PERSONALIZED."""
+    from .gp import TEST_KMC, add_isd
     from .pboc import load_test_imks, pboc_sample
     from .ssse_app import SsseApplication
 
@@ -210,8 +224,11 @@ def personalized_sample_card(profile: Profile | str | None = None, keys: MasterK
     ssse.application = SsseApplication(profile, secrets)
     life = CardLife(Lifecycle.PERSONALIZED, mf=AppSecrets(keys={MASTER_KID: master}))
     financial = pboc_sample(profile, **load_test_imks())
-    return assemble(MF(children=[ssse, *financial.zone]), profile=profile, atr=profile.atr_bytes(),
+    card = assemble(MF(children=[ssse, *financial.zone]), profile=profile, atr=profile.atr_bytes(),
                     settings=runtime_settings(profile), life=life)
+    personalized = [PSE_NAME, financial.state.aid] + ([PPSE_NAME] if financial.ppse is not None else [])
+    add_isd(card, profile, TEST_KMC, personalized=personalized)
+    return card
 
 
 def load_or_sample(path: Path | None, profile: str | None) -> tuple[CardOS, str]:

@@ -90,7 +90,7 @@ class Section:
 APP_KINDS: dict[str, AppKind] = {"ssse": AppKind("ssse", "cardsim.ssse_app", "SsseApplication")}
 SECTIONS: dict[str, Section] = {}
 #: section name -> module that registers it when imported (imported when an image names the section)
-SECTION_MODULES: dict[str, str] = {"pboc": "cardsim.pboc.section"}
+SECTION_MODULES: dict[str, str] = {"pboc": "cardsim.pboc.section", "gp": "cardsim.gp.section"}
 
 
 def register_app_kind(kind: AppKind) -> None:

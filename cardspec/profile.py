@@ -13,6 +13,8 @@ Every field is validated and errors name the file, the key and the problem.
 'free'
 >>> p.pboc.gpo_format, p.pboc.pin_try_limit, p.pboc.aip.hex().upper()
 (1, 3, '7D00')
+>>> p.gp.isd_aid.hex().upper(), p.gp.key_version, p.gp.reissue
+('A000000003000000', 1, False)
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from .records import FieldValueError
 from .records.ssse import SPEC_VERSION
 from .tree import DFSpec, TreeError, ssse_fci, ssse_tree
 
-__all__ = ["Profile", "AtrSpec", "CardOptions", "PinPolicy", "KeyPolicy", "PbocPolicy", "ProfileError",
+__all__ = ["Profile", "AtrSpec", "CardOptions", "PinPolicy", "KeyPolicy", "PbocPolicy", "GpPolicy", "ProfileError",
            "list_profiles", "load_profile", "DEFAULT_PROFILE"]
 
 DEFAULT_PROFILE = "ssc3-sm4"
@@ -116,6 +118,17 @@ class PbocPolicy:
 
 
 @dataclass(frozen=True)
+class GpPolicy:
+    """``[gp]``: the GlobalPlatform issuer security domain bureaus personalize through
+    (:mod:`cardsim.gp`). Every key is optional."""
+
+    #: the ISD's AID: the GlobalPlatform default, as most JavaCard/PBOC cards ship
+    isd_aid: bytes = bytes.fromhex("A000000003000000")
+    key_version: int = 0x01  #: KVN of the KMC-diversified SCP02 key set (INITIALIZE UPDATE P1)
+    reissue: bool = False  #: INSTALL [for personalization] of an already personalized application: allow, or 6985
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str
@@ -126,6 +139,7 @@ class Profile:
     keys: KeyPolicy
     ef06_read: AccessRule | None  #: ``[tree] ef06_read``; None = by generation
     pboc: PbocPolicy = PbocPolicy()  #: ``[pboc]``
+    gp: GpPolicy = GpPolicy()  #: ``[gp]``
 
     @classmethod
     def load(cls, name_or_path: str | Path | None = None) -> "Profile":
@@ -237,7 +251,7 @@ class _Table:
 
 
 _KIND_NAMES = {int: "an integer", str: "a string", bool: "true or false", list: "a list", dict: "a table"}
-_SECTIONS = ("atr", "card", "pin", "keys", "tree", "pboc")
+_SECTIONS = ("atr", "card", "pin", "keys", "tree", "pboc", "gp")
 
 
 def _parse(label: str, name: str, data: dict[str, Any]) -> Profile:
@@ -279,9 +293,10 @@ def _parse(label: str, name: str, data: dict[str, Any]) -> Profile:
         except AccessRuleError as e:
             raise t.error("ef06_read", str(e)) from None
     pboc = _pboc(tables["pboc"])
+    gp = _gp(tables["gp"])
     for table in tables.values():
         table.finish()
-    profile = Profile(name, description, label, atr, card, pin, keys, ef06_read, pboc)
+    profile = Profile(name, description, label, atr, card, pin, keys, ef06_read, pboc, gp)
     _check_tree(profile, tables)
     return profile
 
@@ -330,6 +345,21 @@ def _pboc(t: _Table) -> PbocPolicy:
                       t.get("accept_bare_8300", bool, d.accept_bare_8300), t.get("ppse", bool, d.ppse),
                       t.get("ec", bool, d.ec), t.int_in("pin_try_limit", 1, 15, d.pin_try_limit), pin, aip, code,
                       t.choice("version", ("2.0", "3.0"), d.version), mask)  # type: ignore[arg-type]
+
+
+def _gp(t: _Table) -> GpPolicy:
+    d = GpPolicy()
+    aid = d.isd_aid
+    if "isd_aid" in t.data:
+        from apdu.hexinput import parse_hex
+
+        try:
+            aid = parse_hex(t.get("isd_aid", str))
+        except HexError as e:
+            raise t.error("isd_aid", str(e)) from None
+        if not 5 <= len(aid) <= 16:
+            raise t.error("isd_aid", f"an AID is 5-16 bytes, got {len(aid)}")
+    return GpPolicy(aid, t.int_in("key_version", 1, 0x7F, d.key_version), t.get("reissue", bool, d.reissue))
 
 
 def _check_tree(profile: Profile, tables: dict[str, _Table]) -> None:

@@ -22,7 +22,8 @@ def test_new_blank_card_by_default(tmp_path: Path) -> None:
     atr = "3B 6D 00 00 00 81 4E 43 23 86 97 15 99 00 BF 7C 7A"
     assert result.output == f"{out}: blank card, profile ssc2-3des, ATR {atr}\n"
     card = load_image(out)
-    assert card.life.phase is Lifecycle.BLANK and card.mf.children == ()
+    assert card.life.phase is Lifecycle.BLANK
+    assert [df.fid for df in card.mf.children] == [0xDDF2, 0xA000]  # the financial zone and the ISD only
 
 
 def test_new_sample_and_show(tmp_path: Path) -> None:

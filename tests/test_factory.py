@@ -34,7 +34,9 @@ def test_test_key_file_is_marked_and_complete() -> None:
 def test_blank_card_is_the_factory_state() -> None:
     profile = Profile.load("ssc2-3des")
     card = blank_card(profile)
-    assert card.life.phase is Lifecycle.BLANK and card.mf.children == () and card.mf.name is None
+    assert card.life.phase is Lifecycle.BLANK and card.mf.name is None
+    # no social-security structure yet: only the financial instances and the security domain
+    assert [df.fid for df in card.mf.children] == [0xDDF2, 0xA000]
     key = card.life.mf.keys[MASTER_KID]
     assert (key.algorithm, key.value, key.max_tries, key.tries_left) == (Algorithm.TDES, b"sscard transport",
                                                                         MASTER_TRIES, MASTER_TRIES)

@@ -12,7 +12,9 @@ from cardsim import image as image_mod
 from cardsim import imagecodec
 from cardsim.application import BaseApplication
 from cardsim.factory import blank_card, personalized_sample_card
-from cardsim.fs import DF
+from cardsim.fs import DF, MF
+from cardsim.preperso import assemble
+from cardspec.profile import Profile
 from cardsim.image import (FORMAT, VERSION, ImageError, ImageStore, Section, card_to_dict, load_image,
                            open_image_card, register_section, save_image)
 from cardsim.persistent import Lifecycle
@@ -37,7 +39,7 @@ def test_round_trip_keeps_every_byte(tmp_path: Path, profile: str) -> None:
     assert card_to_dict(again) == card_to_dict(card)
     data = json.loads((tmp_path / "c.json").read_text(encoding="utf-8"))
     assert (data["format"], data["version"], data["profile"]) == (FORMAT, VERSION, profile)
-    assert set(data["sections"]) == {"pboc"} and data["sections"]["pboc"]["aid"] == "A000000333010101"
+    assert set(data["sections"]) == {"pboc", "gp"} and data["sections"]["pboc"]["aid"] == "A000000333010101"
     # the behaviour comes back too: FCI, T=0 GET RESPONSE, records
     again.power_on()
     first = again.transmit(SELECT_SSSE)
@@ -47,7 +49,7 @@ def test_round_trip_keeps_every_byte(tmp_path: Path, profile: str) -> None:
 def test_blank_card_round_trip(tmp_path: Path) -> None:
     save_image(blank_card("ssc2-3des"), tmp_path / "b.json")
     card = load_image(tmp_path / "b.json")
-    assert card.life.phase is Lifecycle.BLANK and card.mf.children == ()
+    assert card.life.phase is Lifecycle.BLANK and [df.fid for df in card.mf.children] == [0xDDF2, 0xA000]
     assert card.settings.t0_get_response is True
 
 
@@ -194,7 +196,8 @@ def test_sections_extend_the_image(tmp_path: Path, monkeypatch) -> None:
 
     register_section(Section("zone", dump=lambda card: {"fid": "DDF2"}, load=load,
                              owns=lambda df: isinstance(df.application, Zone)))
-    card = blank_card()
+    blank = blank_card()
+    card = assemble(MF(), profile=Profile.load("ssc3-sm4"), atr=blank.atr, settings=blank.settings, life=blank.life)
     card.mf.add(DF(0xDDF2, application=Zone()))
     save_image(card, tmp_path / "c.json")
     data = json.loads((tmp_path / "c.json").read_text())

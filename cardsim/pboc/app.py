@@ -26,7 +26,7 @@ Commands (CLA/INS; other classes answer 6E00, other P1-P2 6A86):
   P1-P2 other than 0080 (e.g. 0088, enciphered PIN): 6A86; no PIN personalized: 6A88.
 * READ RECORD is the OS's (records work before GPO: python-emv reads them so); GENERATE
   AC and EXTERNAL AUTHENTICATE: :mod:`~cardsim.pboc.authorization`; issuer scripts:
-  :mod:`~cardsim.pboc.scripts`.
+  :mod:`~cardsim.pboc.scripts`; INTERNAL AUTHENTICATE (DDA): :mod:`~cardsim.pboc.oda`.
 
 A blocked application (APPLICATION BLOCK script) answers its SELECT with 6283 and the
 FCI and refuses GPO (6985), so no transaction starts; a transaction already under way
@@ -51,6 +51,7 @@ from ..persistent import encode_pin
 from .authorization import Authorization
 from .directory import DirectoryApplication
 from .files import LogEF, log_geometry, record_ef
+from .oda import Dda
 from .personalize import apply_dgi
 from .scripts import IssuerScripts, SCRIPT_WRITE
 from .state import PbocState
@@ -90,6 +91,7 @@ class PbocApplication(BaseApplication):
         self.dgi_handlers: dict[int, Callable[[bytes], None]] = {}
         self.handlers = {0xA8: self.get_processing_options, 0xCA: self.get_data, 0x20: self.verify,
                          **self.authorization.handlers, **self.scripts.handlers}
+        self.dda = Dda(self)  # INTERNAL AUTHENTICATE (88) and the ICC key DGIs 8201-8205
 
     # --- the zone in the file tree --------------------------------------------------
     @property

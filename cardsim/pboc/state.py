@@ -76,6 +76,9 @@ class PbocState:
     log: list[bytes] = field(default_factory=list)  #: transaction log, newest first
     pse: DirectoryState | None = None
     ppse: DirectoryState | None = None
+    #: ICC RSA CRT components by DGI 8201-8205, plaintext without padding (:mod:`~cardsim.pboc.oda`);
+    #: images carry ``icc_key`` only when there is one
+    icc_key: dict[int, bytes] = field(default_factory=dict)
 
     @property
     def keys_present(self) -> bool:
@@ -93,6 +96,8 @@ class PbocState:
         return self.secrets.pin
 
     def to_dict(self) -> dict[str, Any]:
+        extra = {"icc_key": {f"{dgi:04X}": v.hex().upper() for dgi, v in sorted(self.icc_key.items())}} \
+            if self.icc_key else {}
         return {
             "aid": self.aid.hex().upper(), "fci": self.fci.hex().upper(), "gpo": self.gpo.hex().upper(),
             "iad": self.iad.hex().upper(),
@@ -101,6 +106,7 @@ class PbocState:
             "secrets": self.secrets.to_dict(), "atc": self.atc, "last_online_atc": self.last_online_atc,
             "history": self.history.hex().upper(), "log": _hexlist(self.log),
             "pse": self.pse.to_dict() if self.pse else None, "ppse": self.ppse.to_dict() if self.ppse else None,
+            **extra,
         }
 
     @classmethod
@@ -114,4 +120,5 @@ class PbocState:
             [h(r) for r in d["log"]],
             DirectoryState.from_dict(d["pse"]) if d.get("pse") else None,
             DirectoryState.from_dict(d["ppse"]) if d.get("ppse") else None,
+            {int(dgi, 16): h(v) for dgi, v in d.get("icc_key", {}).items()},
         )

@@ -40,11 +40,12 @@ class Dgi(IntEnum):
     PIN = 0x8010
     KCVS = 0x9000
     PIN_TRIES = 0x9010
-    ICC_RSA_P = 0x8201
-    ICC_RSA_Q = 0x8202
+    #: ICC RSA CRT components, EMV CPS order [S3 MakeDgi.c]; see :mod:`cardspec.pboc.oda_data`
+    ICC_RSA_QINV = 0x8201
+    ICC_RSA_DQ = 0x8202
     ICC_RSA_DP = 0x8203
-    ICC_RSA_DQ = 0x8204
-    ICC_RSA_QINV = 0x8205
+    ICC_RSA_Q = 0x8204
+    ICC_RSA_P = 0x8205
 
 
 DGI_CONTENT: dict[int, str] = {
@@ -59,11 +60,11 @@ DGI_CONTENT: dict[int, str] = {
     Dgi.PIN: "offline PIN block 2N PP..F (8 bytes, DEK-encrypted)",
     Dgi.KCVS: "check values of the three UDKs (3 × 3 bytes)",
     Dgi.PIN_TRIES: "PIN try limit ‖ PIN tries remaining",
-    Dgi.ICC_RSA_P: "ICC RSA key, CRT prime p",
-    Dgi.ICC_RSA_Q: "ICC RSA key, CRT prime q",
-    Dgi.ICC_RSA_DP: "ICC RSA key, CRT d mod (p-1)",
-    Dgi.ICC_RSA_DQ: "ICC RSA key, CRT d mod (q-1)",
-    Dgi.ICC_RSA_QINV: "ICC RSA key, CRT q⁻¹ mod p",
+    Dgi.ICC_RSA_QINV: "ICC RSA key, CRT q⁻¹ mod p (DEK-encrypted)",
+    Dgi.ICC_RSA_DQ: "ICC RSA key, CRT d mod (q-1) (DEK-encrypted)",
+    Dgi.ICC_RSA_DP: "ICC RSA key, CRT d mod (p-1) (DEK-encrypted)",
+    Dgi.ICC_RSA_Q: "ICC RSA key, CRT prime q (DEK-encrypted)",
+    Dgi.ICC_RSA_P: "ICC RSA key, CRT prime p (DEK-encrypted)",
 }
 
 
