@@ -3,41 +3,18 @@
 Plain data, serialisable to JSON-friendly dicts for card images. Behaviour (VERIFY,
 authentication, key loading) lives in the handlers; they change these objects and then
 call ``store.commit(reason)`` *before* answering, so that a power cut never loses a
-change the card has already acted on.
+change the card has already acted on. The PIN encoding (:func:`encode_pin`,
+:func:`pin_wellformed`) lives in :mod:`cardspec.pin` and is re-exported here.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
 
-from apdu.errors import SSCardError
 from cardspec.crypto.blockcipher import Algorithm, kcv
+from cardspec.pin import PinFormatError, encode_pin, pin_wellformed
 
-
-class PinFormatError(SSCardError, ValueError):
-    """PIN digits that cannot be stored (not decimal, or empty)."""
-
-
-def encode_pin(digits: str) -> bytes:
-    """A PIN as VERIFY carries it: packed BCD, the last nibble F-padded when the count is odd (S5 §6.14).
-
-    >>> encode_pin("123456").hex().upper(), encode_pin("12345").hex().upper()
-    ('123456', '12345F')
-    """
-    if not digits or not (digits.isascii() and digits.isdigit()):
-        raise PinFormatError(f"PIN of {len(digits)} characters: a PIN is one or more decimal digits")
-    return bytes.fromhex(digits + "F" * (len(digits) % 2))
-
-
-def pin_wellformed(value: bytes) -> bool:
-    """Packed BCD with at least one digit, where only the very last nibble may be F.
-
-    >>> [pin_wellformed(bytes.fromhex(h)) for h in ("123456", "12345F", "12F456", "1A3456", "FF")]
-    [True, True, False, False, False]
-    """
-    nibbles = value.hex().upper()
-    body = nibbles[:-1] if nibbles.endswith("F") else nibbles
-    return bool(body) and body.isdigit()
+__all__ = ["PinFormatError", "encode_pin", "pin_wellformed", "Lifecycle", "Key", "Pin", "AppSecrets", "CardLife"]
 
 
 class Lifecycle(str, Enum):

@@ -1,0 +1,109 @@
+"""Offline data authentication of the debit application: what the issuer puts on the card
+(step 4) and what a terminal checks (step 6), EMV Book 2 §5-§6, pboc.md §4.5.
+
+Issuer side, when the key file names the ``[oda]`` keys: the CA certifies the issuer key
+(tag 90/92/9F32; issuer identifier = the PAN's first 6 digits, expiring with the card),
+each card gets a fresh ICC key pair (:data:`ICC_BITS`, exponent 3) that the issuer key
+certifies over the static data (9F46/9F48/9F47), the static data are signed (93), and the
+ICC private key travels as DGIs 8201-8205, DEK-encrypted
+(:mod:`cardspec.pboc.oda_data`). The CA public key index (tag 8F) is known for sscard's
+test CA only (``vectors/oda``): the key file has no place for it yet.
+
+Terminal side (:func:`check_oda`): the issuer key is recovered from 90 with the CA public
+key, 93 is checked against the static data (SDA), the ICC key is recovered from 9F46, and
+INTERNAL AUTHENTICATE with a fresh unpredictable number is checked (DDA).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from secrets import token_bytes
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from apdu.errors import TLVError
+from apdu.tlv import build_dol_data, parse_one
+from cardspec.crypto import CryptoError
+from cardspec.crypto.oda import (TEST_CA_INDEX, afl_oda_records, generate_key, load_private_key,
+                                 load_test_keys, make_issuer_certificate, recover_icc_public_key,
+                                 recover_issuer_public_key, static_data_to_authenticate, verify_dynamic_signature,
+                                 verify_static_data)
+from cardspec.pboc import PbocDataError, PbocHolder
+from cardspec.pboc.oda_data import OdaInputs, icc_key_dgis
+
+from .keys import IssuerKeys
+from .plan import PlanError
+from .session import CardSession
+
+__all__ = ["OdaPlan", "plan_oda", "check_oda", "ICC_BITS", "ISSUER_CERT_SERIAL"]
+
+ICC_BITS = 1024  #: ICC key size: within one short APDU everywhere (vectors/oda/README.md)
+ISSUER_CERT_SERIAL = b"\x00\x00\x01"  #: serial number of the issuer certificate (Book 2 Table 6)
+_ICC_EXPONENT = 3
+
+
+@dataclass(frozen=True)
+class OdaPlan:
+    """One card's ODA data: the builder's inputs, the ICC key DGIs (secret) and the CA
+    public key the terminal check needs."""
+
+    inputs: OdaInputs = field(repr=False)
+    icc_dgis: Mapping[int, bytes] = field(repr=False)
+    ca_public: rsa.RSAPublicKey = field(repr=False)
+    ca_index: int
+
+
+def _ca_index(ca: rsa.RSAPrivateKey) -> int:
+    if ca.public_key().public_numbers() == load_test_keys().ca.public_key().public_numbers():
+        return TEST_CA_INDEX
+    raise PlanError("[oda] ca_key is not sscard's test CA, and the key file has no place for its public key "
+                    "index (tag 8F): ODA cannot be personalized with it", fatal=True)
+
+
+def plan_oda(keys: IssuerKeys, holder: PbocHolder) -> OdaPlan | None:
+    """The ODA data of one card, or None when the key file names no ``[oda]`` keys."""
+    if keys.oda_ca_key is None and keys.oda_issuer_key is None:
+        return None
+    if keys.oda_ca_key is None or keys.oda_issuer_key is None:
+        raise PlanError(f"{keys.path}: [oda] needs both ca_key and issuer_key", fatal=True)
+    try:  # IssuerKeys.load has checked the files' modes
+        ca = load_private_key(keys.oda_ca_key, insecure=True)
+        issuer = load_private_key(keys.oda_issuer_key, insecure=True)
+        expiry = bytes.fromhex(holder.expiry[2:4] + holder.expiry[:2])  # YYMMDD -> MMYY
+        certificate = make_issuer_certificate(ca, issuer.public_key(), holder.pan[:6], expiry, ISSUER_CERT_SERIAL)
+        bits = min(ICC_BITS, issuer.key_size)
+        icc = generate_key(bits - bits % 8, _ICC_EXPONENT)
+        index = _ca_index(ca)
+        return OdaPlan(OdaInputs(certificate, index, issuer, icc), icc_key_dgis(icc), ca.public_key(), index)
+    except (CryptoError, PbocDataError) as exc:
+        raise PlanError(f"ODA: {exc}", fatal=True) from None
+
+
+def check_oda(session: CardSession, plan: OdaPlan, records: Mapping[tuple[int, int], bytes],
+              values: Mapping[int, bytes], aip: bytes, afl: bytes) -> None:
+    """SDA and DDA as a terminal performs them, inside the transaction (after GPO and the
+    records, before GENERATE AC); raise naming the first check that fails."""
+    pan = values.get(0x5A, b"").hex().upper().rstrip("F")
+    missing = [f"{t:02X}" for t in (0x8F, 0x90, 0x9F32, 0x93, 0x9F46, 0x9F47, 0x9F49) if t not in values]
+    if missing:
+        raise session.fail(f"ODA: the records lack tag {missing[0]}")
+    if values[0x8F] != bytes((plan.ca_index,)):
+        raise session.fail(f"ODA: CA public key index {values[0x8F].hex().upper()}, expected {plan.ca_index:02X}")
+    try:
+        issuer = recover_issuer_public_key(plan.ca_public, values[0x90], values.get(0x92), values[0x9F32], pan,
+                                           today=date.today())
+        static = static_data_to_authenticate([(sfi, records[(sfi, n)]) for sfi, n in afl_oda_records(afl)], aip,
+                                             values.get(0x9F4A))
+        verify_static_data(issuer, values[0x93], static)
+        icc = recover_icc_public_key(issuer, values[0x9F46], values.get(0x9F48), values[0x9F47], pan, static,
+                                     today=date.today())
+    except (CryptoError, KeyError) as exc:
+        raise session.fail(f"ODA (SDA): {exc}") from None
+    ddol = build_dol_data(values[0x9F49], {0x9F37: token_bytes(4)})
+    command = bytes((0x00, 0x88, 0x00, 0x00, len(ddol))) + ddol + b"\x00"
+    answer = session.command(command, "INTERNAL AUTHENTICATE (DDA)")
+    try:
+        verify_dynamic_signature(icc, parse_one(answer, tag=0x80).value, ddol)
+    except (TLVError, CryptoError) as exc:
+        raise session.fail(f"ODA (DDA): {exc}", apdu=command) from None
