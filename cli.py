@@ -12,8 +12,11 @@ import click
 
 from apdu.errors import SSCardError
 from clicmd.basic import apdu_cmd, atr_cmd, readers_cmd
+from clicmd.bench import bench_group
 from clicmd.card import card_group
+from clicmd.cardops import pin_group  # also adds 'card read' and 'card block' to card_group
 from clicmd.doctor import doctor_cmd
+from clicmd.perso import perso_group
 from clicmd.script import script_group
 from clicmd.sim import sim_group
 
@@ -31,9 +34,9 @@ def sscard(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
-for command in (readers_cmd, atr_cmd, apdu_cmd, script_group, sim_group, doctor_cmd):
+for command in (readers_cmd, atr_cmd, apdu_cmd, script_group, sim_group, card_group, pin_group, perso_group,
+                bench_group, doctor_cmd):
     sscard.add_command(command)
-sscard.add_command(card_group)
 
 
 def main(argv: list[str] | None = None) -> int:
