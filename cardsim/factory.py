@@ -114,15 +114,22 @@ def _algorithm(profile: Profile) -> Algorithm:
     return Algorithm.from_id(int(profile.card.algorithm_id))
 
 
-def blank_card(profile: Profile | str | None = None, *, keys: MasterKeys | None = None) -> CardOS:
+def blank_card(profile: Profile | str | None = None, *, keys: MasterKeys | None = None,
+               serial: bytes | None = None) -> CardOS:
     """The factory state, as a personalization bureau receives the card: the MF with the
     transport key as MF key 00 (phase BLANK, no social-security structure yet), the debit
     application's instances installed but empty, and the issuer security domain with
-    SCP02 keys diversified from the test KMC."""
+    SCP02 keys diversified from the test KMC. ``serial`` (4 bytes) replaces the profile's
+    ATR serial (historical bytes TA-TD): every real card has its own, and the card keys
+    are diversified from it."""
     from .gp import TEST_KMC, add_isd
     from .pboc import DirectoryState, PbocApplication, PbocState
 
     profile = _profile(profile)
+    if serial is not None:
+        if len(serial) != 4:
+            raise SSCardError(f"an ATR serial has 4 bytes, not {len(serial)}")
+        profile = replace(profile, atr=replace(profile.atr, serial=bytes(serial)))
     alg = _algorithm(profile)
     transport = (keys or load_test_keys(alg)).transport
     life = CardLife(Lifecycle.BLANK, mf=AppSecrets(

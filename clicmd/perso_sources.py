@@ -93,13 +93,16 @@ class VirtualCardDir:
         from cardsim.image import save_image
 
         tmp = self.directory / f".card-new-{os.getpid()}.json"
-        save_image(blank_card(self.profile), tmp)
         try:
             while True:
-                path = self.directory / f"card-{self._next:05d}.json"
+                number = self._next
+                path = self.directory / f"card-{number:05d}.json"
                 self._next += 1
                 if any(self.directory.glob(f"{path.name}*")):  # a set-aside card keeps its number
                     continue
+                # each card has its own ATR serial (the number), as real cards do: the card
+                # keys are diversified from it
+                save_image(blank_card(self.profile, serial=number.to_bytes(4, "big")), tmp)
                 try:
                     os.link(tmp, path)
                     return path
