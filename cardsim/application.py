@@ -149,9 +149,21 @@ class Application(Protocol):
 
 
 class BaseApplication:
-    """Defaults for :class:`Application`: no handlers, default FCI, no SM, silent hooks."""
+    """Defaults for :class:`Application`: no handlers, default FCI, no SM, silent hooks.
+
+    Subclasses that need the card they run on set ``self._card`` in :meth:`on_select` and
+    read it through :attr:`card`.
+    """
 
     handlers: Mapping[int, Handler] = {}
+    _card: CardOS | None = None
+
+    @property
+    def card(self) -> CardOS:
+        """The card this application was selected on; handlers only run after that."""
+        if self._card is None:
+            raise SWError(SW.UNKNOWN)  # answered 6F00: a handler ran before on_select
+        return self._card
 
     def fci(self, df: DF) -> bytes | None:
         return None

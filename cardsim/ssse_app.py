@@ -113,12 +113,6 @@ class SsseApplication(BaseApplication):
 
     # --- the card this application is current on ---------------------------------------
     @property
-    def card(self) -> CardOS:
-        if self._card is None:
-            raise RuntimeError("SSSE handler called before the application was selected")
-        return self._card
-
-    @property
     def df(self) -> DF:
         """The SSSE DDF (the DF this application is attached to)."""
         if self._df is None:

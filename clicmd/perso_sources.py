@@ -22,20 +22,11 @@ from apdu.errors import NoCard, SSCardError
 from apdu.trace import Tracer
 from apdu.transport.channel import Channel, default_processors
 from cardspec.profile import Profile
+from personalize.journal import pid_alive
 
 __all__ = ["VirtualCardDir", "ReaderSource", "LockedStream"]
 
 _NUMBERED = re.compile(r"card-(\d+)\.json")
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class LockedStream:
@@ -68,7 +59,7 @@ class VirtualCardDir:
         self.name = f"virtual cards in {directory}"
         for stale in directory.glob(".card-new-*.json"):  # a blank image a killed batch never numbered
             pid = stale.name[len(".card-new-"):-len(".json")]
-            if pid.isdigit() and not _running(int(pid)):
+            if pid.isdigit() and not pid_alive(int(pid)):
                 stale.unlink(missing_ok=True)
         numbers = [int(m[1]) for p in directory.iterdir() if (m := _NUMBERED.match(p.name))]
         self._next = max(numbers, default=0) + 1

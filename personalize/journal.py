@@ -108,6 +108,11 @@ def _process(pid: int) -> str | None:
     return None if fields[0] in ("Z", "X") else fields[19]
 
 
+def pid_alive(pid: int, process: str | None = None) -> bool:
+    """Whether process ``pid`` runs (and, given ``process``, is that same process, not a reuse of its pid)."""
+    return _pid_alive(pid, process)
+
+
 def _pid_alive(pid: int, process: str | None) -> bool:
     if os.path.isdir("/proc/self"):
         return _process(pid) is not None and (process is None or _process(pid) == process)

@@ -109,12 +109,6 @@ class SecurityDomain(BaseApplication):
                          0xE6: self.install, 0xE2: self.store_data}
 
     # --- application hooks -----------------------------------------------------------
-    @property
-    def card(self) -> CardOS:
-        if self._card is None:  # handlers only run after on_select gave the card
-            raise SWError(SW.UNKNOWN)
-        return self._card
-
     def fci(self, df: DF) -> bytes | None:
         """``6F{84 AID, A5{9F65 01 FF}}``: the largest command data field is 255 bytes (GP 2.2 SELECT response)."""
         return build_ber(0x6F, build_ber(0x84, self.state.aid) + build_ber(0xA5, build_ber(0x9F65, b"\xFF")))

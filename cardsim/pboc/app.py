@@ -128,12 +128,6 @@ class PbocApplication(BaseApplication):
         return cls(PbocState.from_dict(d), policy)
 
     # --- application hooks ---------------------------------------------------------
-    @property
-    def card(self) -> CardOS:
-        if self._card is None:  # handlers only run after on_select gave the card
-            raise SWError(SW.UNKNOWN)
-        return self._card
-
     def fci(self, df: DF) -> bytes | None:
         return build_ber(0x6F, build_ber(0x84, self.state.aid) + self.state.fci)
 
