@@ -120,7 +120,8 @@ def test_wrong_keys_stop_after_the_first_card(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "in.csv", [row(i) for i in range(4)])
     keys = keys_with_transport(tmp_path, "00112233445566778899AABBCCDDEEFF")
     cards = tmp_path / "cards"
-    r = invoke("perso", "run", path, "--cards", cards, "--keys", keys, "--json")
+    # the ODA key files it names are the published test keys (mode 0644 in a git checkout)
+    r = invoke("perso", "run", path, "--cards", cards, "--keys", keys, "--insecure-keys", "--json")
     assert r.exit_code == 1
     summary = json.loads(r.output[r.output.index("{"):])
     assert summary["done"] == 0 and summary["failed_total"] == 1
