@@ -15,9 +15,11 @@ INTERNAL AUTHENTICATE with a fresh unpredictable number is checked (DDA).
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from secrets import token_bytes
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -25,8 +27,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from apdu.errors import TLVError
 from apdu.tlv import build_dol_data, parse_one
 from cardspec.crypto import CryptoError
-from cardspec.crypto.oda import (TEST_CA_INDEX, afl_oda_records, generate_key, load_private_key,
-                                 load_test_keys, make_issuer_certificate, recover_icc_public_key,
+from cardspec.crypto.oda import (TEST_CA_INDEX, CertificateParts, afl_oda_records, generate_key,
+                                 load_private_key, load_test_keys, make_issuer_certificate, recover_icc_public_key,
                                  recover_issuer_public_key, static_data_to_authenticate, verify_dynamic_signature,
                                  verify_static_data)
 from cardspec.pboc import PbocDataError, PbocHolder
@@ -54,8 +56,36 @@ class OdaPlan:
     ca_index: int
 
 
+@functools.lru_cache(maxsize=8)
+def _parsed(path: Path, mtime_ns: int, size: int) -> rsa.RSAPrivateKey:
+    return load_private_key(path, insecure=True)  # IssuerKeys.load has checked the files' modes
+
+
+def _private_key(path: Path) -> rsa.RSAPrivateKey:
+    """An [oda] key file, parsed once per version of the file: parsing checks the RSA key,
+    ~10 ms, which a batch would otherwise spend on every card."""
+    try:
+        st = path.stat()
+    except OSError:
+        return load_private_key(path, insecure=True)  # raises the CryptoError naming the file
+    return _parsed(path, st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _issuer_certificate(ca: rsa.RSAPrivateKey, issuer: rsa.RSAPrivateKey, issuer_id: str,
+                        expiry: bytes) -> CertificateParts:
+    """Certificate 90 (deterministic): the same for every card of a batch with one issuer
+    identifier and expiry month, signed once (the CA's private operation, ~6 ms)."""
+    return make_issuer_certificate(ca, issuer.public_key(), issuer_id, expiry, ISSUER_CERT_SERIAL)
+
+
+@functools.cache
+def _test_ca_numbers() -> rsa.RSAPublicNumbers:
+    return load_test_keys().ca.public_key().public_numbers()
+
+
 def _ca_index(ca: rsa.RSAPrivateKey) -> int:
-    if ca.public_key().public_numbers() == load_test_keys().ca.public_key().public_numbers():
+    if ca.public_key().public_numbers() == _test_ca_numbers():
         return TEST_CA_INDEX
     raise PlanError("[oda] ca_key is not sscard's test CA, and the key file has no place for its public key "
                     "index (tag 8F): ODA cannot be personalized with it", fatal=True)
@@ -67,11 +97,10 @@ def plan_oda(keys: IssuerKeys, holder: PbocHolder) -> OdaPlan | None:
         return None
     if keys.oda_ca_key is None or keys.oda_issuer_key is None:
         raise PlanError(f"{keys.path}: [oda] needs both ca_key and issuer_key", fatal=True)
-    try:  # IssuerKeys.load has checked the files' modes
-        ca = load_private_key(keys.oda_ca_key, insecure=True)
-        issuer = load_private_key(keys.oda_issuer_key, insecure=True)
+    try:
+        ca, issuer = _private_key(keys.oda_ca_key), _private_key(keys.oda_issuer_key)
         expiry = bytes.fromhex(holder.expiry[2:4] + holder.expiry[:2])  # YYMMDD -> MMYY
-        certificate = make_issuer_certificate(ca, issuer.public_key(), holder.pan[:6], expiry, ISSUER_CERT_SERIAL)
+        certificate = _issuer_certificate(ca, issuer, holder.pan[:6], expiry)
         bits = min(ICC_BITS, issuer.key_size)
         icc = generate_key(bits - bits % 8, _ICC_EXPONENT)
         index = _ca_index(ca)

@@ -203,3 +203,73 @@ def test_card_benchmark_short_run(tmp_path):
     assert all(m["answer"].endswith("9000") for m in vicc["mix"])
     assert ratios["apdu_rate"] > 0 and ratios["cycle_rate"] > 0 and ratios["same_apdus"] > 0
     assert "ours/vicc:" in done.stdout
+
+
+# --- bench.perso: the personalization benchmark -------------------------------------------
+def test_perso_bench_doctests():
+    from bench import perso_data, perso_feeder, perso_report
+
+    for module in (perso_data, perso_feeder, perso_report):
+        failed, attempted = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert attempted > 0 and failed == 0, module.__name__
+
+
+def _perso_short(tmp_path, *flags):
+    from bench import perso
+
+    out = tmp_path / "perso.json"
+    done = subprocess.run([sys.executable, "-m", "bench.perso", "--short", "--json", str(out), *flags], cwd=ROOT,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(out.read_text())
+    assert (result["benchmark"], result["mode"], result["profile"]) == ("perso", "short", "ssc3-sm4")
+    return perso.SHORT, result, done.stdout
+
+
+def test_perso_benchmark_short_run_in_process_and_data(tmp_path):
+    config, result, stdout = _perso_short(tmp_path, "--no-pcsc")
+    targets = result["targets"]
+    assert set(targets) == {"oda", "plain"}
+    for variant, target in targets.items():
+        inprocess = target["inprocess"]
+        assert inprocess["status"] == "ok", inprocess
+        assert inprocess["cards"] == config.inprocess_cards and inprocess["rate"] > 0
+        assert inprocess["p50_ms"] <= inprocess["p90_ms"] <= inprocess["max_ms"]
+        assert {target[k]["status"] for k in ("one_slot", "two_procs", "two_threads")} == {"skipped"}
+    # the ODA data (ICC key DGIs, DDA) take more commands than the plain card's
+    assert targets["oda"]["inprocess"]["apdus_per_card"] > targets["plain"]["inprocess"]["apdus_per_card"]
+    small, large = config.data_sizes
+    plain = result["data_preparation"]["plain"]
+    assert set(plain) == {str(small), str(large)}
+    for size in (small, large):
+        timed, traced = plain[str(size)]["timed"], plain[str(size)]["traced"]
+        assert timed["records"] == traced["records"] == size and timed["rate"] > 0 and timed["peak_bytes"] is None
+        assert traced["peak_bytes"] > 0
+    oda = result["data_preparation"]["oda"][str(config.oda_records)]
+    assert oda["timed"]["records"] == config.oda_records and oda["traced"] is None
+    ratios = result["ratios"]
+    assert ratios["peak_ratio"] == pytest.approx(plain[str(large)]["traced"]["peak_bytes"]
+                                                 / plain[str(small)]["traced"]["peak_bytes"], abs=0.001)
+    assert "two_one_oda" not in ratios and "in-process (plain):" in stdout and "peak memory" in stdout
+
+
+@pytest.mark.pcsc
+def test_perso_benchmark_short_run_through_pcscd(tmp_path):
+    status = pcscd.status()
+    if status.binary is None or not status.vpcd:
+        pytest.skip(f"pcscd with vsmartcard-vpcd is not installed ({pcscd.INSTALL_HINT})")
+    pytest.importorskip("smartcard", reason="pyscard is not installed")
+    config, result, stdout = _perso_short(tmp_path, "--no-data")
+    for variant, target in result["targets"].items():
+        apdus = target["inprocess"]["apdus_per_card"]
+        for key, slots in (("one_slot", 1), ("two_procs", 2), ("two_threads", 2)):
+            run = target[key]
+            assert run["status"] == "ok", (variant, key, run)
+            assert run["cards"] == slots * config.pcsc_cards and run["rate"] > 0
+            assert run["apdus_per_card"] == apdus  # the same flow as in-process, through pcscd
+            if slots == 2:
+                assert [s["cards"] for s in run["per_slot"]] == [config.pcsc_cards] * 2
+        ratios = result["ratios"]
+        assert ratios[f"two_one_{variant}"] > 0 and ratios[f"two_threads_one_{variant}"] > 0
+    assert "data_preparation" in result and result["data_preparation"] == {}
+    assert "two slots / one slot (oda):" in stdout
