@@ -283,9 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"card benchmark ({config.mode}, in-process): {config.apdus} APDUs per sscard target, "
           f"{config.vicc_apdus} for vicc")
     print(bench.table())
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(bench.to_json(), indent=2) + "\n")
-    print(f"results: {args.json}")
+    measure.save_results(args.json, bench.to_json())
     return 1 if any(r.status == "error" for r in bench.results.values()) else 0
 
 

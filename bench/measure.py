@@ -146,3 +146,12 @@ def interleaved(transmits: dict[str, Transmit], count: int, rounds: int,
             samples[name] += latencies
             walls[name] += wall
     return {name: Stats.from_samples(samples[name], walls[name]) for name in names}
+
+
+def save_results(path: "Path", data: object) -> None:
+    """Write a benchmark's JSON results (creating the directory) and say where."""
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"results: {path}")

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import json
 import os
 import platform
 import signal
@@ -297,9 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"wire benchmark ({config.mode}): {len(measure.MIX)} APDUs cycled, "
           f"{config.apdus} per target, {config.vicc_apdus} for vicc")
     print(bench.table())
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(bench.to_json(), indent=2) + "\n")
-    print(f"results: {args.json}")
+    measure.save_results(args.json, bench.to_json())
     return 1 if any(r.status == "error" for r in bench.results.values()) else 0
 
 
