@@ -129,13 +129,14 @@ def _read_tag(data: bytes, pos: int, end: int) -> tuple[int, int]:
     return int.from_bytes(raw, "big"), p
 
 
-def _read_length(data: bytes, p: int, end: int, tag: str) -> tuple[int, int]:
+def _read_length(data: bytes, p: int, end: int, tag_number: int) -> tuple[int, int]:
     """Decode the length field at ``data[p]``; return (length, position of the value)."""
+    if p < end and data[p] < 0x80:
+        return data[p], p + 1  # the short form, which cannot be wrong
+    tag = _tag_hex(tag_number)
     if p >= end:
         raise _Malformed(f"tag {tag} has no length field")
     first = data[p]
-    if first < 0x80:
-        return first, p + 1
     if first == 0x80:
         raise _Malformed(f"tag {tag} uses the indefinite length form 80 (ISO/IEC 7816-4 and EMV forbid it)")
     count = first & 0x7F
@@ -198,6 +199,14 @@ class TLV:
         return f"TLV(tag=0x{_tag_hex(self.tag)}, value=bytes.fromhex('{self.value.hex().upper()}'))"
 
 
+def _parsed_tlv(tag: int, value: bytes) -> TLV:
+    """A TLV whose tag the parser has just read (valid already): built without checking it again."""
+    tlv = object.__new__(TLV)
+    object.__setattr__(tlv, "tag", tag)
+    object.__setattr__(tlv, "value", value)
+    return tlv
+
+
 def _where(pos: int, path: tuple[str, ...]) -> str:
     shown = path if len(path) <= 4 else (path[0], "...", *path[-2:])
     return f"BER-TLV at offset {pos}" + (f" (inside {' > '.join(shown)})" if path else "")
@@ -213,18 +222,17 @@ def _parse(data: bytes, start: int, end: int, allow_padding: bool, path: tuple[s
             continue
         try:
             tag, p = _read_tag(data, pos, end)
-            name = _tag_hex(tag)
-            n, p = _read_length(data, p, end, name)
+            n, p = _read_length(data, p, end, tag)
             if n > end - p:
                 limit = f" of {path[-1]}" if path else ""
-                raise _Malformed(f"tag {name} length 0x{n:02X} runs past the end{limit} ({_left(end - p)})")
+                raise _Malformed(f"tag {_tag_hex(tag)} length 0x{n:02X} runs past the end{limit} ({_left(end - p)})")
         except _Malformed as exc:
             raise TLVError(f"{_where(pos, path)}: {exc}") from None
         if _is_constructed(tag):
             if len(path) >= MAX_DEPTH:
-                raise TLVError(f"{_where(pos, path)}: tag {name} nests deeper than {MAX_DEPTH} levels")
-            _parse(data, p, p + n, allow_padding, path + (name,))
-        out.append(TLV(tag, data[p:p + n]))
+                raise TLVError(f"{_where(pos, path)}: tag {_tag_hex(tag)} nests deeper than {MAX_DEPTH} levels")
+            _parse(data, p, p + n, allow_padding, path + (_tag_hex(tag),))
+        out.append(_parsed_tlv(tag, data[p:p + n]))
         pos = p + n
     return out
 

@@ -7,9 +7,13 @@ Each card is a blank card taken through :func:`personalize.flow.personalize_card
 six steps (verification included), profile ``ssc3-sm4``, a different generated
 cardholder per card (:mod:`bench.perso_data`), with the TEST issuer key file twice:
 ``oda`` as it is (its ``[oda]`` keys: a fresh 1024-bit ICC key per card, SDA/DDA data,
-DDA checked) and ``plain`` without ``[oda]``. Targets:
+DDA checked) and ``plain`` without ``[oda]``. With ``oda`` every client takes its ICC
+keys from an :class:`~personalize.icckeys.IccKeyPool` as ``sscard perso run`` does
+(background threads generate them ahead, a few keys ahead when the timing starts).
+Targets:
 
 - (a) in-process: a new :func:`cardsim.factory.blank_card` behind a ``VirtualTransport``;
+  (a') with ``oda``, the same with each ICC key generated on the spot, in the flow;
 - (b) one slot: pyscard → pcscd → vpcd → a :class:`~bench.perso_feeder.CardFeeder` in
   its own process (a new blank card at each power cycle) and the client
   (:mod:`bench.perso_worker`) in another;
@@ -53,7 +57,7 @@ from cardspec.profile import Profile
 
 from . import measure, perso_data, procs, slots
 from .perso_report import CardStats, Report, card_stats, combine
-from .perso_worker import PROFILE, CardsRun, bench_keys, run_in_process, run_reader
+from .perso_worker import PROFILE, CardsRun, bench_keys, icc_pool, run_in_process, run_reader
 from .procs import pcsc_lock
 from .wire import _interrupt
 
@@ -105,8 +109,12 @@ class Bench:
     def inprocess(self, variant: str) -> None:
         keys, mf = bench_keys(variant == "oda")
         holders = list(perso_data.cardholders(self.config.inprocess_cards))
-        run_in_process(holders[:1], keys, mf, self.profile)  # warm-up: imports, caches
-        self.report.cards(("inprocess", variant), card_stats(run_in_process(holders, keys, mf, self.profile)))
+        with icc_pool(keys) as icc_keys:
+            run_in_process(holders[:1], keys, mf, self.profile, icc_keys)  # warm-up: imports, caches
+            self.report.cards(("inprocess", variant),
+                              card_stats(run_in_process(holders, keys, mf, self.profile, icc_keys)))
+        if variant == "oda":
+            self.report.cards(("inprocess_spot", variant), card_stats(run_in_process(holders, keys, mf, self.profile)))
 
     # --- (b), (c), (c') ---------------------------------------------------------------------
     def pcsc(self) -> None:
@@ -179,15 +187,17 @@ class Bench:
 
         def work(i: int) -> None:
             reader = reader_name(slot_numbers[i])
-            warm = run_reader(reader, holders[i][:1], keys, mf, self.profile)
+            warm = run_reader(reader, holders[i][:1], keys, mf, self.profile, icc_keys)
             barrier.wait()
-            runs[i] = warm if warm.error else run_reader(reader, holders[i][1:], keys, mf, self.profile)
+            runs[i] = warm if warm.error else run_reader(reader, holders[i][1:], keys, mf, self.profile, icc_keys)
 
-        workers = [threading.Thread(target=work, args=(i,), name=f"perso-slot{s}") for i, s in enumerate(slot_numbers)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
+        with icc_pool(keys) as icc_keys:  # one pool for the process, as in ``sscard perso run``
+            workers = [threading.Thread(target=work, args=(i,), name=f"perso-slot{s}")
+                       for i, s in enumerate(slot_numbers)]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
         return [card_stats(run) for run in runs]
 
     # --- (d) ------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ __all__ = ["CardStats", "card_stats", "combine", "Report", "LABELS", "GOAL_TWO_O
 GOAL_TWO_ONE, GOAL_INPROCESS, GOAL_PEAK_RATIO = 1.6, 50.0, 1.2
 LABELS = {
     "inprocess": "(a)  in-process, VirtualTransport",
+    "inprocess_spot": "(a') in-process, ICC key made per card",
     "one_slot": "(b)  pcscd+vpcd, one slot",
     "two_procs": "(c)  pcscd+vpcd, two slots, 2 processes",
     "two_threads": "(c') pcscd+vpcd, two slots, 2 threads",

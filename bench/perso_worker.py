@@ -11,6 +11,7 @@ and writes a JSON :class:`CardsRun` to ``FILE``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import sys
@@ -26,12 +27,14 @@ from apdu.transport.virtual import VirtualTransport
 from cardspec.profile import Profile
 from personalize.cardholder import Cardholder
 from personalize.flow import personalize_card
+from personalize.icckeys import IccKeyPool, IccKeySource, generate_now
 from personalize.keys import IssuerKeys
 from personalize.mfkeys import MfKeys
+from personalize.oda import ICC_BITS, ICC_EXPONENT
 
 from .perso_data import cardholders
 
-__all__ = ["CardsRun", "bench_keys", "run_in_process", "run_reader", "KEY_FILE", "PROFILE"]
+__all__ = ["CardsRun", "bench_keys", "icc_pool", "run_in_process", "run_reader", "KEY_FILE", "PROFILE"]
 
 KEY_FILE = Path(__file__).resolve().parent.parent / "vectors" / "test-issuer-keys.toml"
 PROFILE = "ssc3-sm4"  #: the profile of the key file's algorithm (SM4)
@@ -62,14 +65,14 @@ def bench_keys(oda: bool) -> tuple[IssuerKeys, MfKeys]:
 
 
 def _run(transports: Callable[[], Transport], holders: Sequence[Cardholder], keys: IssuerKeys, mf: MfKeys,
-         profile: Profile) -> CardsRun:
+         profile: Profile, icc_keys: IccKeySource) -> CardsRun:
     run = CardsRun(start=time.monotonic())
     clock = time.perf_counter
     for holder in holders:
         before = clock()
         try:
             with Channel(transports(), default_processors()) as channel:
-                result = personalize_card(channel, holder, keys, profile, mf_keys=mf)
+                result = personalize_card(channel, holder, keys, profile, mf_keys=mf, icc_keys=icc_keys)
         except Exception as exc:  # a benchmark reports the failure instead of dying
             run.error = f"card {run.cards + 1}: {type(exc).__name__}: {exc}"
             break
@@ -83,11 +86,12 @@ def _run(transports: Callable[[], Transport], holders: Sequence[Cardholder], key
     return run
 
 
-def run_in_process(holders: Sequence[Cardholder], keys: IssuerKeys, mf: MfKeys, profile: Profile) -> CardsRun:
+def run_in_process(holders: Sequence[Cardholder], keys: IssuerKeys, mf: MfKeys, profile: Profile,
+                   icc_keys: IccKeySource = generate_now) -> CardsRun:
     """(a): each cardholder on a new blank card behind a :class:`VirtualTransport`."""
     from cardsim.factory import blank_card
 
-    return _run(lambda: VirtualTransport(blank_card(profile), "blank card"), holders, keys, mf, profile)
+    return _run(lambda: VirtualTransport(blank_card(profile), "blank card"), holders, keys, mf, profile, icc_keys)
 
 
 class _UnpoweringTransport(PcscTransport):
@@ -103,9 +107,17 @@ class _UnpoweringTransport(PcscTransport):
 
 
 def run_reader(reader: str, holders: Sequence[Cardholder], keys: IssuerKeys, mf: MfKeys,
-               profile: Profile) -> CardsRun:
+               profile: Profile, icc_keys: IccKeySource = generate_now) -> CardsRun:
     """(b)/(c): each cardholder on the next card of the feeder in ``reader`` (pyscard → pcscd → vpcd)."""
-    return _run(lambda: _UnpoweringTransport(reader), holders, keys, mf, profile)
+    return _run(lambda: _UnpoweringTransport(reader), holders, keys, mf, profile, icc_keys)
+
+
+def icc_pool(keys: IssuerKeys) -> contextlib.AbstractContextManager[IccKeySource]:
+    """The ICC key source ``sscard perso run`` uses with these keys: a pool when they have
+    ``[oda]`` keys (:class:`~personalize.icckeys.IccKeyPool`), else none is needed."""
+    if keys.oda_issuer_key is None:
+        return contextlib.nullcontext(generate_now)
+    return IccKeyPool(ICC_BITS, ICC_EXPONENT)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -120,12 +132,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     profile = Profile.load(PROFILE)
     keys, mf = bench_keys(args.oda)
     holders = list(cardholders(args.cards + 1, args.first))
-    run = run_reader(args.reader, holders[:1], keys, mf, profile)  # warm-up: lazy imports, caches, pcscd
-    late = time.monotonic() - args.start_at
-    if not run.error:
-        if late < 0:
-            time.sleep(-late)
-        run = run_reader(args.reader, holders[1:], keys, mf, profile)
+    with icc_pool(keys) as icc_keys:
+        run = run_reader(args.reader, holders[:1], keys, mf, profile, icc_keys)  # warm-up: imports, caches, pcscd
+        late = time.monotonic() - args.start_at
+        if not run.error:
+            if late < 0:
+                time.sleep(-late)
+            run = run_reader(args.reader, holders[1:], keys, mf, profile, icc_keys)
     args.out.write_text(json.dumps(dataclasses.asdict(run)) + "\n")
     print(f"perso_worker: {args.reader}: {run.cards} cards{f', started {late:.2f} s late' if late > 0 else ''}"
           f"{f'; {run.error}' if run.error else ''}", flush=True)

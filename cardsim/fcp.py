@@ -63,6 +63,10 @@ def cost(file: File) -> int:
     (record files: the maximum record size times the record count) plus bookkeeping."""
     if isinstance(file, DF):
         return DF_OVERHEAD + sum(cost(child) for child in file.children)
-    p = params_of(file)
-    data = p.size if p.kind == "transparent" else (p.record_length or 0) * (p.max_records or 0)
-    return EF_OVERHEAD + (data or 0)
+    if isinstance(file, TransparentEF):
+        return EF_OVERHEAD + file.size
+    if isinstance(file, LinearVariableEF):
+        return EF_OVERHEAD + file.max_record_length * file.max_records
+    if isinstance(file, LinearFixedEF):
+        return EF_OVERHEAD + file.record_length * file.max_records
+    raise FcpError(f"{file.label}: no size for {type(file).__name__}")

@@ -18,6 +18,7 @@ hex), the same keys as :data:`cardspec.records.LAYOUTS`.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import Enum
 from typing import Iterator, Union
@@ -214,8 +215,10 @@ DIR_LABELS = {AppDF.DF01: "PUBLIC INFO", AppDF.DF02: "EMPLOYMENT", AppDF.DF03: "
               AppDF.DF04: "MEDICAL", AppDF.DF07: "PERSONNEL"}
 
 
+@functools.lru_cache(maxsize=16)
 def ssse_tree(generation: int, *, ef06_read: AccessRule | None = None, dir_sfi: int = DIR_SFI) -> DFSpec:
-    """The SSSE DDF with its EFs and application DFs for a 2nd- or 3rd-generation card.
+    """The SSSE DDF with its EFs and application DFs for a 2nd- or 3rd-generation card
+    (immutable, so built once per set of arguments).
 
     EF06 is read freely on 2.0 cards and after RKSSSE (0A) ext-auth on 3.0 cards
     (SC §10.2); ``ef06_read`` overrides that (profile ``[tree] ef06_read``).

@@ -11,9 +11,12 @@ more card sources (readers in parallel), journaling every step (:mod:`.journal`)
   does a card that fails (:class:`~personalize.flow.PersoError`): it is set aside
   (``release(ok=False)``). Wrong issuer keys stop the batch after the first card (every
   card would fail the same way, and each try spends a try of the card's transport key).
+* With ``[oda]`` keys the default flow takes the cards' ICC key pairs from a pool that
+  background threads fill (:class:`~personalize.icckeys.IccKeyPool`), closed at the end.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -27,9 +30,11 @@ from cardspec.profile import Profile
 from .batch_model import BatchError, BatchEvent, BatchSummary, CardSource, EventKind, is_fatal, mask_ssn
 from .cardholder import Cardholder, RowError
 from .flow import PersoResult, personalize_card
+from .icckeys import IccKeyPool
 from .journal import Issued, Journal, Run, State
 from .keys import IssuerKeys
 from .mailer import PinMailerFile
+from .oda import ICC_BITS, ICC_EXPONENT
 from .session import PersoError
 
 __all__ = ["CardSource", "BatchEvent", "BatchSummary", "BatchError", "run_batch", "is_fatal", "mask_ssn"]
@@ -304,16 +309,31 @@ _CTRL_C = "interrupted by the operator (Ctrl-C); the cards in the readers were f
 
 
 def run_batch(items: Iterable[Cardholder | RowError], sources: list[CardSource], keys: IssuerKeys,
-              profile: Profile, journal: Journal, *, reissue: bool = False, flow: Flow = personalize_card,
+              profile: Profile, journal: Journal, *, reissue: bool = False, flow: Flow | None = None,
               progress: Callable[[BatchEvent], None] | None = None, mailer: PinMailerFile | None = None,
               input_name: str | None = None) -> BatchSummary:
-    """Personalize every holder of ``items`` on cards from ``sources``; see the module doc.
+    """Personalize every holder of ``items`` on cards from ``sources`` with ``flow``
+    (:func:`~personalize.flow.personalize_card` by default); see the module doc.
 
     Returns the summary; a Ctrl-C lets every worker finish its current card, then the
     summary says ``stopped``. A bug in a worker is re-raised here after all stopped.
     """
     if not sources:
         raise BatchError("a batch needs at least one card source")
+    pool = None
+    if flow is None:
+        pool = IccKeyPool(ICC_BITS, ICC_EXPONENT) if keys.oda_issuer_key is not None else None
+        flow = personalize_card if pool is None else functools.partial(personalize_card, icc_keys=pool)
+    try:
+        return _run(items, sources, keys, profile, journal, reissue, flow, progress, mailer, input_name)
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _run(items: Iterable[Cardholder | RowError], sources: list[CardSource], keys: IssuerKeys, profile: Profile,
+         journal: Journal, reissue: bool, flow: Flow, progress: Callable[[BatchEvent], None] | None,
+         mailer: PinMailerFile | None, input_name: str | None) -> BatchSummary:
     run = journal.begin_run(input_name=input_name, reissue=reissue)
     batch = _Batch(list(sources), keys, profile, journal, run, reissue, flow, progress, mailer)
     started = time.monotonic()

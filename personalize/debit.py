@@ -29,6 +29,7 @@ from cardspec.pboc.oda_data import build_pboc_data_with_oda
 from cardspec.profile import PbocPolicy, Profile
 
 from .cardholder import NO_LATIN_NAME, Cardholder
+from .icckeys import IccKeySource, generate_now
 from .keys import IssuerKeys, KeyFileError
 from .oda import OdaPlan, plan_oda
 from .pin import InitialPin
@@ -87,13 +88,15 @@ def holder_of(cardholder: Cardholder) -> PbocHolder:
                       effective=f"{fin.effective:%y%m%d}", service_code=fin.service_code)
 
 
-def plan_debit(cardholder: Cardholder, keys: IssuerKeys, profile: Profile) -> DebitPlan:
-    """The debit side of one card: data set, UDKs, PIN. :class:`PlanError` when the key
-    file lacks an IMK (fatal) or the cardholder's data do not fit (not fatal)."""
+def plan_debit(cardholder: Cardholder, keys: IssuerKeys, profile: Profile,
+               icc_keys: IccKeySource = generate_now) -> DebitPlan:
+    """The debit side of one card: data set, UDKs, PIN, ODA data (with a key pair from
+    ``icc_keys``). :class:`PlanError` when the key file lacks an IMK (fatal) or the
+    cardholder's data do not fit (not fatal)."""
     fin, policy = cardholder.financial, profile.pboc
     holder = holder_of(cardholder)
     try:
-        oda = plan_oda(keys, holder)
+        oda = plan_oda(keys, holder, icc_keys)
         data = build_pboc_data(holder, product_of(policy)) if oda is None else \
             build_pboc_data_with_oda(holder, oda.inputs, product_of(policy))
     except PbocDataError as exc:

@@ -31,7 +31,9 @@ them (a VERIFY with an initial PIN the holder has changed would spend a try).
 
 Keys: ``keys`` (:class:`~personalize.keys.IssuerKeys`) gives the SSSE and financial
 masters; ``mf_keys`` (:class:`~personalize.mfkeys.MfKeys`) the transport key and the
-card-master-key master, by default the key file's ``[mf]`` section (:meth:`MfKeys.of`).
+card-master-key master, by default the key file's ``[mf]`` section (:meth:`MfKeys.of`);
+``icc_keys`` the ICC key pair of ODA, by default generated on the spot (a batch passes an
+:class:`~personalize.icckeys.IccKeyPool`).
 
 ``personalize_card`` keeps no state between calls and prints nothing: batches, journals
 and the CLI call it once per card.
@@ -51,6 +53,7 @@ from cardspec.records import CardIdCode, RecordError, decode_record
 
 from .cardholder import Cardholder
 from .debit import personalize_debit, plan_debit
+from .icckeys import IccKeySource, generate_now
 from .keys import IssuerKeys, KeyFileError
 from .mfkeys import MfKeys
 from .plan import EF05, PlanError, SssePlan, plan_ssse
@@ -141,7 +144,8 @@ def _mf_keys(keys: IssuerKeys) -> MfKeys:
 
 def personalize_card(channel: Channel, cardholder: Cardholder, keys: IssuerKeys, profile: Profile, *,
                      reissue: bool = False, on_step: OnStep | None = None, mf_keys: MfKeys | None = None,
-                     verify: bool = True, init_org_seq: int = 1) -> PersoResult:
+                     verify: bool = True, init_org_seq: int = 1,
+                     icc_keys: IccKeySource = generate_now) -> PersoResult:
     """Personalize the card behind ``channel`` (connected) for ``cardholder``.
 
     ``on_step(name)`` is called as each step starts. ``verify=False`` skips step 6 (the
@@ -170,7 +174,7 @@ def personalize_card(channel: Channel, cardholder: Cardholder, keys: IssuerKeys,
             try:
                 plan = plan_ssse(cardholder, keys, mf_keys or _mf_keys(keys), profile, historical,
                                  init_org_seq=init_org_seq)
-                debit = plan_debit(cardholder, keys, profile)
+                debit = plan_debit(cardholder, keys, profile, icc_keys)
             except PlanError as exc:
                 raise session.fail(str(exc), fatal=exc.fatal) from None
             if reissue:

@@ -3,7 +3,8 @@
 
 Issuer side, when the key file names the ``[oda]`` keys: the CA certifies the issuer key
 (tag 90/92/9F32; issuer identifier = the PAN's first 6 digits, expiring with the card),
-each card gets a fresh ICC key pair (:data:`ICC_BITS`, exponent 3) that the issuer key
+each card gets a fresh ICC key pair (:data:`ICC_BITS`, exponent 3; generated on the spot
+or taken from a pool, :mod:`personalize.icckeys`) that the issuer key
 certifies over the static data (9F46/9F48/9F47), the static data are signed (93), and the
 ICC private key travels as DGIs 8201-8205, DEK-encrypted
 (:mod:`cardspec.pboc.oda_data`). The CA public key index (tag 8F) is known for sscard's
@@ -27,22 +28,23 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from apdu.errors import TLVError
 from apdu.tlv import build_dol_data, parse_one
 from cardspec.crypto import CryptoError
-from cardspec.crypto.oda import (TEST_CA_INDEX, CertificateParts, afl_oda_records, generate_key,
+from cardspec.crypto.oda import (TEST_CA_INDEX, CertificateParts, afl_oda_records,
                                  load_private_key, load_test_keys, make_issuer_certificate, recover_icc_public_key,
                                  recover_issuer_public_key, static_data_to_authenticate, verify_dynamic_signature,
                                  verify_static_data)
 from cardspec.pboc import PbocDataError, PbocHolder
 from cardspec.pboc.oda_data import OdaInputs, icc_key_dgis
 
+from .icckeys import IccKeySource, generate_now
 from .keys import IssuerKeys
 from .plan import PlanError
 from .session import CardSession
 
-__all__ = ["OdaPlan", "plan_oda", "check_oda", "ICC_BITS", "ISSUER_CERT_SERIAL"]
+__all__ = ["OdaPlan", "plan_oda", "check_oda", "ICC_BITS", "ICC_EXPONENT", "ISSUER_CERT_SERIAL"]
 
 ICC_BITS = 1024  #: ICC key size: within one short APDU everywhere (vectors/oda/README.md)
 ISSUER_CERT_SERIAL = b"\x00\x00\x01"  #: serial number of the issuer certificate (Book 2 Table 6)
-_ICC_EXPONENT = 3
+ICC_EXPONENT = 3  #: the ICC keys' public exponent (the cheapest for the terminal)
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,9 @@ def _ca_index(ca: rsa.RSAPrivateKey) -> int:
                     "index (tag 8F): ODA cannot be personalized with it", fatal=True)
 
 
-def plan_oda(keys: IssuerKeys, holder: PbocHolder) -> OdaPlan | None:
-    """The ODA data of one card, or None when the key file names no ``[oda]`` keys."""
+def plan_oda(keys: IssuerKeys, holder: PbocHolder, icc_keys: IccKeySource = generate_now) -> OdaPlan | None:
+    """The ODA data of one card, or None when the key file names no ``[oda]`` keys; its
+    ICC key pair comes from ``icc_keys`` (:mod:`personalize.icckeys`)."""
     if keys.oda_ca_key is None and keys.oda_issuer_key is None:
         return None
     if keys.oda_ca_key is None or keys.oda_issuer_key is None:
@@ -102,7 +105,7 @@ def plan_oda(keys: IssuerKeys, holder: PbocHolder) -> OdaPlan | None:
         expiry = bytes.fromhex(holder.expiry[2:4] + holder.expiry[:2])  # YYMMDD -> MMYY
         certificate = _issuer_certificate(ca, issuer, holder.pan[:6], expiry)
         bits = min(ICC_BITS, issuer.key_size)
-        icc = generate_key(bits - bits % 8, _ICC_EXPONENT)
+        icc = icc_keys(bits - bits % 8, ICC_EXPONENT)
         index = _ca_index(ca)
         return OdaPlan(OdaInputs(certificate, index, issuer, icc), icc_key_dgis(icc), ca.public_key(), index)
     except (CryptoError, PbocDataError) as exc:

@@ -134,3 +134,30 @@ def test_oda_records_in_the_data_set():
         build_pboc_data_with_oda(HOLDER, inputs, PbocProduct(oda_records=(H("9001AA"),)))
     with pytest.raises(PbocDataError, match="icc_key must be the card's RSA key"):
         OdaInputs(inputs.issuer_certificate, ODA_KEYS.ca_index, ODA_KEYS.issuer, b"not a key")  # type: ignore[arg-type]
+
+
+def test_a_composite_prime_is_refused_before_it_signs():
+    """The card checks the key as it would sign with it (no OpenSSL check): a p that is not
+    prime, with every other component consistent, is refused."""
+    import math
+
+    from cardspec.pboc.oda_data import icc_key_from_components
+
+    real = ODA_KEYS.icc.private_numbers()
+    q, e = real.q, 3
+    p = real.p + 2
+    while True:  # the next odd composite with the same size whose p-1 is prime to e
+        n = p * q
+        if (any(p % f == 0 for f in (5, 7, 11, 13)) and math.gcd(e, p - 1) == 1 and math.gcd(p, q) == 1
+                and n.bit_length() == real.public_numbers.n.bit_length()):
+            break
+        p += 2
+    dp, dq, qinv = pow(e, -1, p - 1), real.dmq1, pow(q, -1, p)
+    size = lambda v: v.to_bytes((v.bit_length() + 7) // 8, "big")  # noqa: E731
+    parts = {0x8201: size(qinv), 0x8202: size(dq), 0x8203: size(dp), 0x8204: size(q), 0x8205: size(p)}
+    with pytest.raises(PbocDataError, match="a signature would not verify"):
+        icc_key_from_components(parts)
+    good = {0x8201: size(real.iqmp), 0x8202: size(real.dmq1), 0x8203: size(real.dmp1), 0x8204: size(q),
+            0x8205: size(real.p)}
+    rebuilt = icc_key_from_components(good).private_numbers()
+    assert (rebuilt.p, rebuilt.q, rebuilt.public_numbers) == (real.p, real.q, real.public_numbers)

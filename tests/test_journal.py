@@ -297,6 +297,10 @@ def test_no_secret_reaches_the_journal(tmp_path: Path) -> None:
     summary = run_batch(holders, [VirtualCardDir(tmp_path / "cards", profile)], keys, profile, journal)
     assert summary.done == 3 and summary.ok
     journal.close()
+    pool_threads = [t for t in threading.enumerate() if t.name.startswith("icc-keys")]  # its ICC key pool
+    for thread in pool_threads:
+        thread.join(timeout=10)
+    assert not any(t.is_alive() for t in pool_threads), "the batch left its ICC key pool running"
 
     historical = parse_atr(profile.atr_bytes()).historical
     secrets: list[bytes] = [k.reveal() for k in (*keys.ssse_master.values(), *keys.pboc.values(), mf.transport, mf.cmk)]

@@ -56,8 +56,7 @@ class Dda:
             value = icc_key_component(dgi, data)
             fresh = {} if dgi in parts else dict(parts)  # a component seen again: a new key
             fresh[dgi] = value
-            # the fifth component: refuses the DGI that makes an inconsistent key, else keeps the
-            # key (building it checks the RSA key again, ~4 ms)
+            # the fifth component: refuses the DGI that makes an inconsistent key, else keeps the key
             key = icc_key_from_components(fresh) if len(fresh) == len(ICC_KEY_DGIS) else None
             parts.clear()
             parts.update(fresh)

@@ -130,7 +130,21 @@ def _sign(key: rsa.RSAPrivateKey, what: str, body: bytes, extra: bytes) -> bytes
     block = bytes((HEADER,)) + body + hashlib.sha1(body + extra).digest() + bytes((TRAILER,))
     if len(block) != _size(n):
         raise CryptoError(f"{what}: the recovered block is {len(block)} bytes, the key is {_size(n)}")
-    return pow(int.from_bytes(block, "big"), numbers.d, n).to_bytes(_size(n), "big")
+    return _private_operation(numbers, int.from_bytes(block, "big")).to_bytes(_size(n), "big")
+
+
+def _private_operation(numbers: rsa.RSAPrivateNumbers, value: int) -> int:
+    """``value`` ^ d mod n by the Chinese remainder theorem (Garner), about 3x faster
+    than with d itself (PKCS #1 v2.2 §5.1.2, RSADP 2.b).
+
+    >>> key = rsa.RSAPrivateNumbers(p=61, q=53, d=2753, dmp1=53, dmq1=49, iqmp=38,
+    ...                             public_numbers=rsa.RSAPublicNumbers(17, 3233))
+    >>> _private_operation(key, 2790) == pow(2790, 2753, 3233) == 65
+    True
+    """
+    m1 = pow(value, numbers.dmp1, numbers.p)
+    m2 = pow(value, numbers.dmq1, numbers.q)
+    return m2 + numbers.q * (numbers.iqmp * (m1 - m2) % numbers.p)
 
 
 def _fail(what: str, check: str, detail: str) -> VerificationError:

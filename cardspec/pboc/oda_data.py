@@ -191,8 +191,11 @@ def icc_key_from_components(parts: Mapping[int, bytes]) -> rsa.RSAPrivateKey:
     exponent = next((e for e in EXPONENTS if (dp * e) % (p - 1) == 1 and (dq * e) % (q - 1) == 1), None)
     if exponent is None:
         raise PbocDataError("ICC RSA key: d mod (p-1) and d mod (q-1) invert neither 3 nor 65537")
+    if any(pow(pow(2, exponent, prime), d_prime, prime) != 2 for prime, d_prime in ((p, dp), (q, dq))):
+        raise PbocDataError("ICC RSA key: a signature would not verify (is p or q not a prime?)")
     d = pow(exponent, -1, math.lcm(p - 1, q - 1))
-    try:
-        return rsa.RSAPrivateNumbers(p, q, d, dp, dq, qinv, rsa.RSAPublicNumbers(exponent, n)).private_key()
+    try:  # checked above as a card would (a signature round trip); OpenSSL's own check costs ~4 ms
+        return rsa.RSAPrivateNumbers(p, q, d, dp, dq, qinv, rsa.RSAPublicNumbers(exponent, n)).private_key(
+            unsafe_skip_rsa_key_validation=True)
     except ValueError as exc:
         raise PbocDataError(f"ICC RSA key: the components are inconsistent ({exc})") from None
