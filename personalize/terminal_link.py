@@ -33,7 +33,7 @@ from apdu.transport.channel import Channel
 from .session import answer, shown_apdu
 
 __all__ = ["Zone", "ZONES", "CardOperationError", "WrongPinError", "PinInputError", "PinStatus", "Link",
-           "apdu", "check_pin", "pin_status_of"]
+           "apdu", "check_pin", "pin_status_of", "send_verify"]
 
 Zone = Literal["ssse", "pboc"]
 #: The two zones of the card: the social-security application and the financial (debit) one.
@@ -92,6 +92,16 @@ def pin_status_of(zone: Zone, sw: int) -> PinStatus | None:
     if sw == 0x6983:
         return PinStatus(zone, False, 0, True)
     return None
+
+
+def send_verify(link: Link, zone: Zone, command: bytes, what: str) -> PinStatus:
+    """Send a VERIFY (the application selected) and read the PIN state from its status
+    word; another status word is refused naming ``what``."""
+    response = link.exchange(command)
+    status = pin_status_of(zone, response.sw)
+    if status is None:
+        raise link.refused(command, what, response.sw)
+    return status
 
 
 def apdu(cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = None) -> bytes:

@@ -31,8 +31,8 @@ from cardspec.crypto.emv import (ac_input, arpc_method1, build_script_command, c
 from cardspec.pboc import PBOC_DEBIT_AID, PSE_NAME, IdType
 
 from .keys import IssuerKeys
-from .terminal_link import Link, PinStatus, apdu, check_pin, pin_status_of
-from .transaction import terminal_values
+from .terminal_link import Link, PinStatus, apdu, check_pin, send_verify
+from .transaction import read_afl_records, terminal_values
 
 __all__ = ["PBOC_PIN_LENGTHS", "PinBlockMask", "IssuerTransaction", "select_debit", "read_financial",
            "pin_status", "verify_pin"]
@@ -132,16 +132,6 @@ def _gpo(link: Link, fci: bytes, values: dict[int, bytes]) -> tuple[bytes, bytes
     return aip, afl
 
 
-def _afl_records(link: Link, afl: bytes) -> dict[tuple[int, int], bytes]:
-    records = {}
-    for i in range(0, len(afl), 4):
-        sfi, first, last = afl[i] >> 3, afl[i + 1], afl[i + 2]
-        for number in range(first, last + 1):
-            records[(sfi, number)] = link.command(apdu(0x00, 0xB2, number, sfi << 3 | 0b100, le=0),
-                                                  f"READ RECORD SFI {sfi} record {number}")
-    return records
-
-
 def _swept_records(link: Link) -> dict[tuple[int, int], bytes]:
     """SFI 1-10 (EMV's application elementary files), each until 6A83 or 6A82."""
     records = {}
@@ -203,7 +193,7 @@ def read_financial(link: Link, *, gpo: bool = False) -> dict[str, Any]:
     used_gpo = gpo and not blocked
     if used_gpo:
         _, afl = _gpo(link, fci, terminal_values(datetime.now(), token_bytes(4)))
-        records = _afl_records(link, afl)
+        records = read_afl_records(link.command, afl)
     else:
         records = _swept_records(link)
     return {
@@ -230,11 +220,7 @@ def verify_pin(link: Link, pin: str) -> PinStatus:
     """Offline plaintext VERIFY ``0020 0080 08 <format-2 block>`` (EMV Book 3 §6.5.12)."""
     command = apdu(0x00, 0x20, 0x00, 0x80, pin_block_iso9564_format2(check_pin(pin, "PIN", PBOC_PIN_LENGTHS)))
     select_debit(link)
-    response = link.exchange(command)
-    status = pin_status_of("pboc", response.sw)
-    if status is None:
-        raise link.refused(command, "VERIFY (offline PIN)", response.sw)
-    return status
+    return send_verify(link, "pboc", command, "VERIFY (offline PIN)")
 
 
 # --- issuer scripts --------------------------------------------------------------------------
@@ -259,7 +245,7 @@ class IssuerTransaction:
             raise self.link.fail(f"the application {aid.hex().upper()} is blocked (SELECT answered 6283): "
                                  "it starts no transaction, so it takes no issuer script")
         self.aip, afl = _gpo(self.link, fci, self.terminal)
-        self.values = _values(self.link, _afl_records(self.link, afl))
+        self.values = _values(self.link, read_afl_records(self.link.command, afl))
         if 0x5A not in self.values or 0x8C not in self.values or 0x8D not in self.values:
             raise self.link.fail("the records lack the PAN (5A), CDOL1 (8C) or CDOL2 (8D)")
         pan, psn = self.values[0x5A].hex().upper().rstrip("F"), self.values.get(0x5F34, b"\x00").hex()

@@ -34,7 +34,7 @@ from cardspec.pin import encode_pin
 from cardspec.records import CardIdCode, RecordError, decode_record, layout_for
 
 from .keys import IssuerKeys
-from .terminal_link import Link, PinStatus, apdu, check_pin, pin_status_of
+from .terminal_link import Link, PinStatus, apdu, check_pin, send_verify
 
 __all__ = ["SSSE_PIN_LENGTHS", "EF05", "EF06", "jsonable", "record_entry", "read_social", "select_ssse",
            "pin_status", "verify_pin", "change_pin", "unblock_pin", "block_application", "block_card"]
@@ -197,23 +197,14 @@ def pin_status(link: Link, *, selected: bool = False) -> PinStatus:
     """VERIFY without data (S7 §5.6): no try is spent."""
     if not selected:
         select_ssse(link)
-    command = apdu(0x00, 0x20, 0x00, 0x00)
-    response = link.exchange(command)
-    status = pin_status_of("ssse", response.sw)
-    if status is None:
-        raise link.refused(command, "VERIFY without data (PIN state)", response.sw)
-    return status
+    return send_verify(link, "ssse", apdu(0x00, 0x20, 0x00, 0x00), "VERIFY without data (PIN state)")
 
 
 def verify_pin(link: Link, pin: str) -> PinStatus:
     """VERIFY ``0020 0000 Lc PIN`` (packed BCD, S5 §6.14): verified, or the tries left."""
     command = apdu(0x00, 0x20, 0x00, 0x00, encode_pin(check_pin(pin, "PIN", SSSE_PIN_LENGTHS)))
     select_ssse(link)
-    response = link.exchange(command)
-    status = pin_status_of("ssse", response.sw)
-    if status is None:
-        raise link.refused(command, "VERIFY", response.sw)
-    return status
+    return send_verify(link, "ssse", command, "VERIFY")
 
 
 def change_pin(link: Link, old: str, new: str) -> None:

@@ -13,7 +13,7 @@ A zero-amount purchase in CNY; the transaction costs the card one ATC and one lo
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from secrets import token_bytes
 from typing import NamedTuple
@@ -67,16 +67,22 @@ def _select_adf(session: CardSession, plan: DebitPlan) -> bytes:
     return session.command(apdu(0x00, 0xA4, 0x04, 0x00, plan.aid, le=0), "SELECT the debit application")
 
 
-def _records(session: CardSession, afl: bytes) -> dict[tuple[int, int], bytes]:
-    if not afl or len(afl) % 4:
-        raise session.fail(f"AFL {afl.hex().upper()} is not a list of 4-byte entries")
+def read_afl_records(command: Callable[[bytes, str], bytes], afl: bytes) -> dict[tuple[int, int], bytes]:
+    """READ RECORD of every record the AFL (whole 4-byte entries, checked by the caller)
+    names, sent with ``command(apdu, name)``; keyed by (SFI, record number)."""
     out = {}
     for i in range(0, len(afl), 4):
         sfi, first, last = afl[i] >> 3, afl[i + 1], afl[i + 2]
         for number in range(first, last + 1):
-            out[(sfi, number)] = session.command(apdu(0x00, 0xB2, number, sfi << 3 | 4, le=0),
-                                                 f"READ RECORD SFI {sfi} record {number}")
+            out[(sfi, number)] = command(apdu(0x00, 0xB2, number, sfi << 3 | 4, le=0),
+                                         f"READ RECORD SFI {sfi} record {number}")
     return out
+
+
+def _records(session: CardSession, afl: bytes) -> dict[tuple[int, int], bytes]:
+    if not afl or len(afl) % 4:
+        raise session.fail(f"AFL {afl.hex().upper()} is not a list of 4-byte entries")
+    return read_afl_records(session.command, afl)
 
 
 def _values(session: CardSession, records: Mapping[tuple[int, int], bytes]) -> dict[int, bytes]:
