@@ -147,6 +147,9 @@ class Report:
             inprocess = self._rate("inprocess", variant)
             if inprocess:
                 out[f"inprocess_{variant}_met"] = inprocess >= GOAL_INPROCESS
+            spot = self._rate("inprocess_spot", variant)
+            if inprocess and spot:
+                out[f"pool_gain_{variant}"] = round(inprocess / spot, 2)
         sizes = sorted(self.prep.get("plain", {}))
         if len(sizes) == 2:
             small, large = (self.prep["plain"][s]["traced"] for s in sizes)
@@ -205,6 +208,9 @@ class Report:
             if inprocess:
                 out.append(f"in-process ({variant}): {inprocess:.1f} cards/s; goal >= {GOAL_INPROCESS:.0f}: "
                            f"{'met' if r[f'inprocess_{variant}_met'] else 'NOT met'}")
+            if f"pool_gain_{variant}" in r:
+                out.append(f"in-process ({variant}), ICC keys from the pool / made per card: "
+                           f"{r[f'pool_gain_{variant}']:.2f}x")
         if "peak_ratio" in r:
             out.append(f"data preparation peak memory, large/small file: {r['peak_ratio']:.3f}; goal <= "
                        f"{GOAL_PEAK_RATIO}: {'met' if r['peak_ratio_met'] else 'NOT met'}")

@@ -238,6 +238,11 @@ def test_perso_benchmark_short_run_in_process_and_data(tmp_path):
         assert {target[k]["status"] for k in ("one_slot", "two_procs", "two_threads")} == {"skipped"}
     # the ODA data (ICC key DGIs, DDA) take more commands than the plain card's
     assert targets["oda"]["inprocess"]["apdus_per_card"] > targets["plain"]["inprocess"]["apdus_per_card"]
+    # (a') the same flow with each ICC key generated on the spot instead of taken from the pool
+    spot = targets["oda"]["inprocess_spot"]
+    assert spot["status"] == "ok" and spot["cards"] == config.inprocess_cards
+    assert spot["apdus_per_card"] == targets["oda"]["inprocess"]["apdus_per_card"]
+    assert "inprocess_spot" not in targets["plain"] and "(a') in-process, ICC key made per card" in stdout
     small, large = config.data_sizes
     plain = result["data_preparation"]["plain"]
     assert set(plain) == {str(small), str(large)}
