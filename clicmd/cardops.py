@@ -102,6 +102,8 @@ def render_read(info: dict[str, Any]) -> list[str]:
             ("cardholder", fin["name"]), ("ID number", f"{fin['id_number']}{id_type}" if fin["id_number"] else None),
             ("expiry", fin["expiry"]), ("effective", fin["effective"]), ("service code", fin["service_code"]),
             ("currency", fin["currency"]), ("country", fin["country"]),
+            ("ODA", f"{'SDA and DDA' if fin['dda'] else 'SDA'} under CA index {fin['oda_ca_index']}"
+             if fin["oda_ca_index"] else None),
             ("ATC", f"{fin['atc']}  (last online {fin['last_online_atc']}{'; GPO spent one' if fin['gpo'] else ''})"),
             ("PIN", "BLOCKED" if fin["pin_tries_left"] == 0 else f"{fin['pin_tries_left']} tries left")]
     lines += [f"  {name:<13} {value}" for name, value in rows if value is not None]

@@ -7,8 +7,8 @@ each card gets a fresh ICC key pair (:data:`ICC_BITS`, exponent 3; generated on 
 or taken from a pool, :mod:`personalize.icckeys`) that the issuer key
 certifies over the static data (9F46/9F48/9F47), the static data are signed (93), and the
 ICC private key travels as DGIs 8201-8205, DEK-encrypted
-(:mod:`cardspec.pboc.oda_data`). The CA public key index (tag 8F) is known for sscard's
-test CA only (``vectors/oda``): the key file has no place for it yet.
+(:mod:`cardspec.pboc.oda_data`). The CA public key index (tag 8F) is the key file's
+``[oda] ca_index``; sscard's test CA (``vectors/oda``) is known without it (F1).
 
 Terminal side (:func:`check_oda`): the issuer key is recovered from 90 with the CA public
 key, 93 is checked against the static data (SDA), the ICC key is recovered from 9F46, and
@@ -86,11 +86,14 @@ def _test_ca_numbers() -> rsa.RSAPublicNumbers:
     return load_test_keys().ca.public_key().public_numbers()
 
 
-def _ca_index(ca: rsa.RSAPrivateKey) -> int:
+def _ca_index(keys: IssuerKeys, ca: rsa.RSAPrivateKey) -> int:
+    """Tag 8F: the key file's ``[oda] ca_index``, else the test CA's own index."""
+    if keys.oda_ca_index is not None:
+        return keys.oda_ca_index
     if ca.public_key().public_numbers() == _test_ca_numbers():
         return TEST_CA_INDEX
-    raise PlanError("[oda] ca_key is not sscard's test CA, and the key file has no place for its public key "
-                    "index (tag 8F): ODA cannot be personalized with it", fatal=True)
+    raise PlanError(f"{keys.path}: [oda] ca_key is not sscard's test CA: give its public key index (tag 8F) "
+                    "as [oda] ca_index, e.g. ca_index = \"E3\"", fatal=True)
 
 
 def plan_oda(keys: IssuerKeys, holder: PbocHolder, icc_keys: IccKeySource = generate_now) -> OdaPlan | None:
@@ -102,11 +105,11 @@ def plan_oda(keys: IssuerKeys, holder: PbocHolder, icc_keys: IccKeySource = gene
         raise PlanError(f"{keys.path}: [oda] needs both ca_key and issuer_key", fatal=True)
     try:
         ca, issuer = _private_key(keys.oda_ca_key), _private_key(keys.oda_issuer_key)
+        index = _ca_index(keys, ca)
         expiry = bytes.fromhex(holder.expiry[2:4] + holder.expiry[:2])  # YYMMDD -> MMYY
         certificate = _issuer_certificate(ca, issuer, holder.pan[:6], expiry)
         bits = min(ICC_BITS, issuer.key_size)
         icc = icc_keys(bits - bits % 8, ICC_EXPONENT)
-        index = _ca_index(ca)
         return OdaPlan(OdaInputs(certificate, index, issuer, icc), icc_key_dgis(icc), ca.public_key(), index)
     except (CryptoError, PbocDataError) as exc:
         raise PlanError(f"ODA: {exc}", fatal=True) from None

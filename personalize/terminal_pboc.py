@@ -183,7 +183,9 @@ def _account(values: dict[int, bytes]) -> dict[str, Any]:
             "effective": _yymmdd(values.get(0x5F25)), "name": _text(values.get(0x5F20) or values.get(0x9F0B)),
             "id_number": _text(values.get(0x9F61)), "id_type": id_type, "service_code": service,
             "currency": values[0x9F42].hex() if 0x9F42 in values else None,
-            "country": values[0x5F28].hex() if 0x5F28 in values else None}
+            "country": values[0x5F28].hex() if 0x5F28 in values else None,
+            "oda_ca_index": values[0x8F].hex().upper() if 0x8F in values else None,
+            "dda": 0x9F46 in values}
 
 
 def read_financial(link: Link, *, gpo: bool = False) -> dict[str, Any]:

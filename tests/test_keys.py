@@ -181,3 +181,13 @@ def test_secret_key_equality_and_role_keys() -> None:
     assert role_key("uk") == (None, KeyId.UK) and role_key("df07_rk1") == (AppDF.DF07, DfKeyId.RK1)
     assert role_key("df01_ukb") == (AppDF.DF01, DfKeyId.UKB)
 
+
+
+@pytest.mark.parametrize("value, shown", [('"E3"', None), ('"e3"', None), ("227", "227"), ('"E"', "'E'"),
+                                          ('"0xE3"', "'0xE3'")])
+def test_the_ca_index_is_two_hex_digits(tmp_path: Path, value: str, shown: str | None) -> None:
+    text = minimal(oda=f"[oda]\nca_index = {value}\n")
+    if shown is None:
+        assert IssuerKeys.load(write(tmp_path, text)).oda_ca_index == 0xE3
+    else:
+        assert load_error(tmp_path, text).endswith(f'[oda] ca_index must be two hex digits such as "E3", got {shown}')
