@@ -65,6 +65,9 @@ def _read(input_path: Path, encoding: str, fmt: str | None, defaults: Any) -> It
 @click.option("--encoding", type=_ENCODINGS, default="utf-8", show_default=True, help="Input encoding.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), help="Input format [default: from the suffix].")
 @click.option("--region", help="Issuing region for rows without one (GB/T 2260, 6 digits).")
+@click.option("--card-numbers", "card_numbers", metavar="FIRST", callback=lambda c, p, v: _card_numbers(v),
+              help="Allocate card numbers for rows without one: district letter and first 7-digit serial, "
+                   "e.g. K8036215 (the check character is computed; the journal keeps each holder's number).")
 @click.option("--pin-policy", default="fixed:123456", show_default=True,
               help="Initial PIN of rows without one: fixed:DIGITS, birthdate, random[:N].")
 @click.option("--pin-mailer", type=click.Path(dir_okay=False, path_type=Path),
@@ -76,11 +79,12 @@ def _read(input_path: Path, encoding: str, fmt: str | None, defaults: Any) -> It
 @click.option("--json", "as_json", is_flag=True, help="JSON summary on stdout.")
 def run_cmd(input_path: Path, keys_path: Path, insecure_keys: bool, profile: str | None, cards_dir: Path | None,
             readers: tuple[str, ...], journal_path: Path | None, encoding: str, fmt: str | None, region: str | None,
-            pin_policy: str, pin_mailer: Path | None, dry_run: bool, reissue: bool, card_timeout: float,
-            trace: Path | None, as_json: bool) -> None:
+            card_numbers: tuple[str, int] | None, pin_policy: str, pin_mailer: Path | None, dry_run: bool,
+            reissue: bool, card_timeout: float, trace: Path | None, as_json: bool) -> None:
     """Personalize one card per row of INPUT (CSV or JSON Lines); rerun to resume."""
     from cardspec.profile import Profile
     from personalize.keys import IssuerKeys
+    from personalize.validate import new_card_number
 
     if not dry_run and (cards_dir is None) == (not readers):
         raise click.UsageError("give either --cards DIR or --reader NAME (one or more)")
@@ -90,13 +94,15 @@ def run_cmd(input_path: Path, keys_path: Path, insecure_keys: bool, profile: str
     prof = Profile.load(profile)
     keys = IssuerKeys.load(keys_path, insecure=insecure_keys)
     if dry_run:
+        if card_numbers is not None:  # every row would get the first number: nothing is reserved
+            defaults = dataclasses.replace(defaults, card_numbers=lambda ssn: new_card_number(*card_numbers))
         _dry_run(input_path, encoding, fmt, defaults, keys, prof, as_json)
         return
     journal_path = journal_path or input_path.with_name(input_path.name + ".journal.sqlite")
     with contextlib.ExitStack() as stack:
         tracer = _tracer(stack, trace)
-        summary = _run(stack, input_path, encoding, fmt, defaults, keys, prof, cards_dir, readers, journal_path,
-                       pin_mailer, reissue, card_timeout, tracer)
+        summary = _run(stack, input_path, encoding, fmt, defaults, card_numbers, keys, prof, cards_dir, readers,
+                       journal_path, pin_mailer, reissue, card_timeout, tracer)
     if as_json:
         emit_json({"input": str(input_path), "journal": str(journal_path), **summary.to_dict()})
     else:
@@ -120,9 +126,20 @@ def _tracer(stack: contextlib.ExitStack, trace: Path | None) -> Tracer | None:
     return Tracer(LockedStream(stream))  # type: ignore[arg-type]
 
 
-def _run(stack: contextlib.ExitStack, input_path: Path, encoding: str, fmt: str | None, defaults: Any, keys: Any,
-         prof: Any, cards_dir: Path | None, readers: tuple[str, ...], journal_path: Path, pin_mailer: Path | None,
-         reissue: bool, card_timeout: float, tracer: Tracer | None) -> Any:
+def _card_numbers(value: str | None) -> tuple[str, int] | None:
+    """``--card-numbers K8036215`` → ("K", 8036215)."""
+    if value is None:
+        return None
+    text = value.strip().upper()
+    if len(text) != 8 or not ("A" <= text[0] <= "Z") or not (text[1:].isascii() and text[1:].isdigit()):
+        raise click.BadParameter(f"{value!r} is not a district letter and a 7-digit serial, such as K8036215")
+    return text[0], int(text[1:])
+
+
+def _run(stack: contextlib.ExitStack, input_path: Path, encoding: str, fmt: str | None, defaults: Any,
+         card_numbers: tuple[str, int] | None, keys: Any, prof: Any, cards_dir: Path | None, readers: tuple[str, ...],
+         journal_path: Path, pin_mailer: Path | None, reissue: bool, card_timeout: float,
+         tracer: Tracer | None) -> Any:
     from personalize.batch import run_batch
     from personalize.journal import SqliteJournal
     from personalize.mailer import PinMailerFile
@@ -142,8 +159,12 @@ def _run(stack: contextlib.ExitStack, input_path: Path, encoding: str, fmt: str 
     journal = SqliteJournal(journal_path)
     stack.callback(journal.close)
     total = None
-    if sys.stderr.isatty():  # a progress bar needs the total: count the rows first
+    if sys.stderr.isatty():  # a progress bar needs the total: count the rows first (allocating nothing)
         total = sum(1 for _ in _read(input_path, encoding, fmt, defaults))
+    if card_numbers is not None:
+        district, first = card_numbers
+        defaults = dataclasses.replace(defaults, card_numbers=lambda ssn: journal.allocate_card_number(ssn, district,
+                                                                                                       first))
     progress = stack.enter_context(_progress(sys.stderr, total, sys.stderr.isatty()))
     return run_batch(_read(input_path, encoding, fmt, defaults), sources, keys, prof, journal, reissue=reissue,
                      progress=progress, mailer=mailer, input_name=str(input_path))

@@ -121,9 +121,7 @@ class _Batch:
             if self.stop.is_set():
                 return
             if isinstance(item, RowError):
-                self.journal.record_bad_row(item.row_number, item.field, str(item), self.run.id)
-                self.summary.bad_rows += 1
-                self.emit("bad_row", str(item), item.row_number)
+                self._bad(item.row_number, item.field, str(item))
                 continue
             self._offer(item)
 
@@ -132,10 +130,12 @@ class _Batch:
         reg = self.journal.register(key, row, self.run.id)
         entry = reg.entry
         if reg.duplicate_of is not None:
-            reason = f"row {row}, field 'ssn': the same social security number as row {reg.duplicate_of}"
-            self.journal.record_bad_row(row, "ssn", reason, self.run.id)
-            self.summary.bad_rows += 1
-            self.emit("bad_row", reason, row)
+            self._bad(row, "ssn", f"row {row}, field 'ssn': the same social security number as row {reg.duplicate_of}")
+            return
+        owner = self.journal.note_card_number(key, ch.social.card_number)
+        if owner is not None:
+            self._bad(row, "card_number", f"row {row}, field 'card_number': {ch.social.card_number} is the card "
+                                          f"number of another holder (SSN {mask_ssn(owner)})")
             return
         redo = self.run.reissue_epoch is not None and (entry.done_run or 0) < self.run.reissue_epoch
         if entry.state is State.DONE and not redo:
@@ -154,6 +154,11 @@ class _Batch:
         with self.cond:
             self.outstanding += 1
         self._put(ch)
+
+    def _bad(self, row: int, field: str | None, reason: str) -> None:
+        self.journal.record_bad_row(row, field, reason, self.run.id)
+        self.summary.bad_rows += 1
+        self.emit("bad_row", reason, row)
 
     def _put(self, ch: Cardholder) -> None:
         """Queue ``ch`` (waiting while the queue is full) unless the batch stops."""

@@ -11,7 +11,7 @@ Traceback (most recent call last):
 personalize.cardholder.RowError: row 7, field 'sex': is '1' (male) but the social security number's 17th digit 2 is even (female); field 'pan': Luhn check digit is '5', expected '8'
 >>> row.update(sex="2", pan="6228481234567890128")
 >>> ch = Cardholder.from_row(row, row_number=7, defaults=BatchDefaults(today=date(2025, 1, 1),
-...                          card_numbers=lambda: new_card_number("K", 8036215)))
+...                          card_numbers=lambda ssn: new_card_number("K", 8036215)))
 >>> ch.social.card_number, ch.social.expiry_date, ch.financial.expiry, ch.pin
 ('K80362153', datetime.date(2035, 1, 1), datetime.date(2035, 1, 31), InitialPin(source='fixed', 6 digits))
 >>> [r.hex().upper() for r in ch.to_records()["SSSE/EF05"]]
@@ -47,7 +47,7 @@ COLUMNS: Mapping[str, str] = {
     "ethnicity": "GB 3304 two digits 01-56, 97, 98 (absent: unknown, FF)",
     "birthplace": "GB/T 2260 6-digit region code (absent: unknown, FFFFFF)",
     "birth_date": "YYYY-MM-DD or YYYYMMDD; must match the SSN (absent: from the SSN)",
-    "card_number": "9 characters, V2 appendix A (absent: allocated by the batch)",
+    "card_number": "9 characters, V2 appendix A (absent: allocated by the batch, --card-numbers)",
     "card_type": "'1'-'4' (absent: the batch default, '3')",
     "region": "issuing region, GB/T 2260 6 digits (absent: the batch default)",
     "issue_date": "YYYY-MM-DD or YYYYMMDD (absent: the batch issue date, else today)",
@@ -101,7 +101,9 @@ class BatchDefaults:
     pin_policy: PinPolicy = PinPolicy.parse("fixed:123456")
     today: date | None = None  #: None: the date at check time
     base_dir: Path | None = None  #: photo paths are relative to it (the input file's folder)
-    card_numbers: Callable[[], str] | None = None  #: allocator for rows without a card number
+    #: allocator for rows without a card number: the holder's SSN → a new number (the batch's
+    #: :meth:`~personalize.journal.Journal.allocate_card_number`: the same SSN gets the same number)
+    card_numbers: Callable[[str], str] | None = None
 
     def __post_init__(self) -> None:
         for name, check in (("region", parse_region), ("card_type", parse_card_type),
@@ -239,12 +241,12 @@ def _card_dates(f: _Fields, d: BatchDefaults, today: date, born: date | None) ->
     return issue, expiry
 
 
-def _allocate(f: _Fields, d: BatchDefaults) -> tuple[str | None, str | None]:
+def _allocate(f: _Fields, d: BatchDefaults, ssn: str) -> tuple[str | None, str | None]:
     if d.card_numbers is None:
-        f.fail("card_number", "is missing and the batch allocates no card numbers")
+        f.fail("card_number", "is missing and the batch allocates no card numbers (--card-numbers)")
         return None, None
     try:
-        return parse_card_number(d.card_numbers())
+        return parse_card_number(d.card_numbers(ssn))
     except FieldError as e:
         f.fail("card_number", f"the allocated number: {e}")
         return None, None
@@ -301,7 +303,8 @@ class Cardholder:
         pin = f.get("pin", lambda t: InitialPin(t, "row"))
         card_number, warning = f.get("card_number", parse_card_number) or (None, None)
         if card_number is None and not f.problems:
-            card_number, warning = _allocate(f, d)
+            assert ssn is not None
+            card_number, warning = _allocate(f, d, ssn.number)
         if f.problems:
             order = {c: i for i, c in enumerate(COLUMNS)}
             raise RowError(row_number, sorted(f.problems, key=lambda p: order.get(p[0] or "", -1)))

@@ -46,6 +46,7 @@ from typing import Any
 
 from .journal_model import (WAITING, CardAttempt, Entry, Issued, Journal, JournalError, Recovered, Registered, Run,
                             State, bad_row_key)
+from .validate import MAX_SERIAL, new_card_number
 
 __all__ = ["Journal", "SqliteJournal", "JournalError", "State", "Entry", "Issued", "Registered", "Recovered", "Run",
            "CardAttempt", "bad_row_key", "SCHEMA_VERSION", "WAITING"]
@@ -74,6 +75,8 @@ CREATE TABLE IF NOT EXISTS cards (
     outcome TEXT CHECK (outcome IN ('done', 'failed', 'interrupted')), step TEXT,
     released INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS cards_by_key ON cards(key);
+CREATE TABLE IF NOT EXISTS card_numbers (
+    key TEXT PRIMARY KEY, number TEXT NOT NULL UNIQUE, district TEXT NOT NULL, serial INTEGER, noted TEXT NOT NULL);
 """
 _ENTRY_COLUMNS = ("key, row_number, state, step, reason, field, sw, attempts, worker, run, card, card_id, "
                   "card_number, atr_serial, pan, verified, pin_mailer, face, done_run, interrupted, created, updated")
@@ -269,6 +272,44 @@ class SqliteJournal(Journal):
                            (row_number, run, now, key))
             row = db.execute(f"SELECT {_ENTRY_COLUMNS} FROM cardholders WHERE key = ?", (key,)).fetchone()
         return Registered(_entry(row), duplicate)
+
+    def allocate_card_number(self, key: str, district: str, first: int) -> str:
+        """Holder ``key``'s card number: the one it had before, else the next serial from
+        ``first`` in ``district`` (V2 appendix A, check character computed) after the last
+        one allocated, that no holder of the journal has; allocated and kept in one transaction."""
+        with self._tx() as db:
+            got = db.execute("SELECT number FROM card_numbers WHERE key = ?", (key,)).fetchone()
+            if got is not None:
+                return str(got[0])
+            last = db.execute("SELECT MAX(serial) FROM card_numbers WHERE district = ?", (district,)).fetchone()[0]
+            serial = first if last is None else max(first, last + 1)
+            while True:
+                if serial > MAX_SERIAL:
+                    raise JournalError(f"{self.path}: the card numbers of district {district} are used up "
+                                       f"(the last is {new_card_number(district, MAX_SERIAL)})")
+                number = new_card_number(district, serial)
+                if db.execute("SELECT 1 FROM cardholders WHERE card_number = ? UNION ALL "
+                              "SELECT 1 FROM card_numbers WHERE number = ?", (number, number)).fetchone() is None:
+                    break
+                serial += 1  # issued with this number given in an input row
+            db.execute("INSERT INTO card_numbers (key, number, district, serial, noted) VALUES (?, ?, ?, ?, ?)",
+                       (key, number, district, serial, _now()))
+        return number
+
+    def note_card_number(self, key: str, number: str) -> str | None:
+        """Holder ``key`` carries ``number`` (given in its row, or allocated): kept so that
+        no allocation hands it out again. Returns the key of another holder that has it
+        already (the number is then not noted), else None."""
+        with self._tx() as db:
+            owner = db.execute("SELECT key FROM card_numbers WHERE number = ? UNION ALL "
+                               "SELECT key FROM cardholders WHERE card_number = ?", (number, number)).fetchone()
+            if owner is not None and owner[0] != key:
+                return str(owner[0])
+            db.execute("INSERT INTO card_numbers (key, number, district, serial, noted) VALUES (?, ?, ?, NULL, ?) "
+                       "ON CONFLICT(key) DO UPDATE SET number = excluded.number, district = excluded.district, "
+                       "serial = CASE WHEN number = excluded.number THEN serial END, noted = excluded.noted",
+                       (key, number, number[:1], _now()))
+        return None
 
     def record_bad_row(self, row_number: int, field: str | None, reason: str, run: int) -> None:
         """Input row ``row_number`` is not a valid cardholder: failed, with its first bad field."""

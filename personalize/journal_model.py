@@ -131,6 +131,12 @@ class Journal(ABC):
     @abstractmethod
     def register(self, key: str, row_number: int, run: int) -> Registered: ...
     @abstractmethod
+    def allocate_card_number(self, key: str, district: str, first: int) -> str:
+        """Holder ``key``'s card number, allocated once (the same on every later call)."""
+    @abstractmethod
+    def note_card_number(self, key: str, number: str) -> str | None:
+        """Holder ``key`` carries ``number``; the key of another holder that has it, else None."""
+    @abstractmethod
     def record_bad_row(self, row_number: int, field: str | None, reason: str, run: int) -> None: ...
     @abstractmethod
     def claim(self, key: str, run: int, worker: str, *, reissue_epoch: int | None = None) -> bool: ...

@@ -32,7 +32,7 @@ from cardspec.records.ssse import NAME, NAME_EXT
 
 __all__ = ["FieldError", "Ssn", "PROVINCES", "ETHNICITIES", "PHOTO_MAX", "parse_ssn", "parse_region",
            "parse_name", "parse_sex", "parse_ethnicity", "parse_date", "parse_month_end",
-           "parse_card_number", "new_card_number", "parse_card_type", "parse_pan", "luhn_check_digit",
+           "parse_card_number", "new_card_number", "MAX_SERIAL", "parse_card_type", "parse_pan", "luhn_check_digit",
            "parse_digits", "parse_name_latin", "load_photo"]
 
 
@@ -188,6 +188,9 @@ def parse_card_number(text: str) -> tuple[str, str | None]:
     return s, None
 
 
+MAX_SERIAL = 9_999_999  #: a card number's serial has 7 digits
+
+
 def new_card_number(district_letter: str, serial: int) -> str:
     """A card number: district letter ‖ 7-digit serial ‖ check character (V2 appendix A).
 
@@ -196,7 +199,7 @@ def new_card_number(district_letter: str, serial: int) -> str:
     """
     if len(district_letter) != 1 or not ("A" <= district_letter <= "Z"):
         raise FieldError(f"district letter {district_letter!r} must be one capital letter A-Z")
-    if not isinstance(serial, int) or not 0 <= serial <= 9_999_999:
+    if not isinstance(serial, int) or not 0 <= serial <= MAX_SERIAL:
         raise FieldError(f"card number serial {serial!r} must be 0-9999999 (7 digits)")
     body = f"{district_letter}{serial:07d}"
     return body + card_number_check(body)

@@ -226,3 +226,66 @@ def test_reader_source_waits_for_a_fresh_card(monkeypatch: pytest.MonkeyPatch) -
     present["Virtual PCD 00 01"] = False
     with pytest.raises(NoCard, match="no card inserted into 'Virtual PCD 00 01' within 2 s"):
         source.next_card()
+
+
+def test_card_numbers_are_allocated_once_per_holder_and_skip_numbers_in_use(tmp_path: Path) -> None:
+    """Rows without a card number get the next serial of --card-numbers, check character
+    computed; a number the journal already holds is skipped; a rerun gives each holder the
+    number it got before (the journal keeps it), even after its card failed."""
+    from cardspec.records import card_number_valid
+    from personalize.journal import SqliteJournal
+    from personalize.validate import new_card_number
+
+    given = row(0)  # issued with the number the allocator would hand out first
+    given["card_number"] = new_card_number("K", 2_000_000)
+    rows = [given] + [{**row(i), "card_number": ""} for i in (1, 2, 3)]
+    rows[2]["pan"] = rows[2]["pan"][:-1] + str((int(rows[2]["pan"][-1]) + 1) % 10)  # bad Luhn: no number for it
+    source = write_csv(tmp_path / "people.csv", rows)
+    args = ("perso", "run", source, "--keys", KEYS, "--insecure-keys", "--cards", tmp_path / "cards",
+            "--card-numbers", "k2000000", "--json")
+    first = invoke(*args)
+    assert first.exit_code == 1, first.output  # the bad row
+    journal = SqliteJournal(tmp_path / "people.csv.journal.sqlite")
+    numbers = {e.key: e.issued.card_number for e in journal.entries() if e.issued is not None}
+    journal.close()
+    expected = {rows[0]["ssn"]: "K20000003", rows[1]["ssn"]: new_card_number("K", 2_000_001),
+                rows[3]["ssn"]: new_card_number("K", 2_000_002)}
+    assert numbers == expected and all(card_number_valid(n) for n in numbers.values())
+    for ssn, number in expected.items():  # on the card itself: EF05 tag 07
+        image = next(p for p in (tmp_path / "cards").glob("*.json") if number.encode().hex().upper()
+                     in p.read_text(encoding="utf-8").upper())
+        assert image.exists()
+    rows[2]["pan"] = row(2)["pan"]  # fixed: it gets the next number, the others are skipped as issued
+    write_csv(source, rows)
+    second = invoke(*args)
+    assert second.exit_code == 0, second.output
+    journal = SqliteJournal(tmp_path / "people.csv.journal.sqlite")
+    assert journal.get(rows[2]["ssn"]).issued.card_number == new_card_number("K", 2_000_003)
+    assert journal.allocate_card_number(rows[1]["ssn"], "K", 2_000_000) == expected[rows[1]["ssn"]]
+    journal.close()
+
+
+def test_card_numbers_option_is_checked(tmp_path: Path) -> None:
+    r = CliRunner().invoke(sscard, ["perso", "run", str(SAMPLE), "--keys", str(KEYS), "--insecure-keys",
+                                    "--dry-run", "--card-numbers", "K123"])
+    assert r.exit_code == 2 and "'K123' is not a district letter and a 7-digit serial, such as K8036215" in r.output
+
+
+def test_a_card_number_given_twice_is_a_bad_row(tmp_path: Path) -> None:
+    rows = [row(0), {**row(1), "card_number": row(0)["card_number"]}]
+    source = write_csv(tmp_path / "people.csv", rows)
+    r = invoke("perso", "run", source, "--keys", KEYS, "--insecure-keys", "--cards", tmp_path / "cards")
+    assert r.exit_code == 1
+    assert (f"bad_row: row 3, field 'card_number': {rows[0]['card_number']} is the card number of another "
+            f"holder (SSN {rows[0]['ssn'][:6]}") in r.output
+
+
+def test_the_last_serial_of_a_district_is_the_last_allocated(tmp_path: Path) -> None:
+    from personalize.journal import JournalError, SqliteJournal
+
+    journal = SqliteJournal(tmp_path / "j.sqlite")
+    assert journal.allocate_card_number("A", "Z", 9_999_999) == "Z99999997"
+    with pytest.raises(JournalError, match=r"the card numbers of district Z are used up \(the last is Z99999997\)"):
+        journal.allocate_card_number("B", "Z", 9_999_999)
+    assert journal.note_card_number("C", "Z99999997") == "A" and journal.note_card_number("A", "Z99999997") is None
+    journal.close()
