@@ -310,3 +310,11 @@ def test_generated_rows_give_records_that_decode_to_the_row(row: dict[str, str])
     assert decoded[0x08] == ch.social.ssn and decoded[0x09] + decoded[0x4E] == row["name"]
     assert decoded[0x0A] == (row["sex"] or ch.social.sex) and decoded[0x0D] == ch.social.birth_date
     assert ch.financial.track2()[:len(row["pan"]) // 2] == bytes.fromhex(row["pan"][:len(row["pan"]) // 2 * 2])
+
+
+def test_the_personalization_guide_lists_every_column() -> None:
+    from personalize.cardholder import COLUMNS
+
+    guide = (VECTORS.parent / "docs" / "personalization.md").read_text(encoding="utf-8")
+    for name, meaning in COLUMNS.items():
+        assert f"| `{name}` | {meaning} |" in guide, f"docs/personalization.md: column {name} is missing or stale"
