@@ -36,13 +36,13 @@ from .validate import (FieldError, load_photo, new_card_number, parse_card_numbe
                        parse_region, parse_sex, parse_ssn)
 
 __all__ = ["Cardholder", "SocialData", "FinancialData", "BatchDefaults", "RowError", "COLUMNS", "REQUIRED",
-           "new_card_number", "NAME_EXT_MAX_9F0B"]
+           "new_card_number"]
 
 #: Input columns (CSV header names, JSON Lines keys) and what each holds. Empty = absent.
 COLUMNS: Mapping[str, str] = {
     "ssn": "社会保障号码: 18-character GB 11643 number (required)",
     "name": "姓名: GBK, at most 50 bytes; over 30 it spills into record 4E (required)",
-    "name_latin": "name for tag 5F20: A-Z 0-9 space . / ' -, 2-26 characters (absent: 9F0B holds the GBK name)",
+    "name_latin": "name for tag 5F20: A-Z 0-9 space . / ' -, 2-26 characters (absent: 5F20 is ' /', no name)",
     "sex": "GB/T 2261.1 '1' male, '2' female, '9' unstated (absent: from the SSN)",
     "ethnicity": "GB 3304 two digits 01-56, 97, 98 (absent: unknown, FF)",
     "birthplace": "GB/T 2260 6-digit region code (absent: unknown, FFFFFF)",
@@ -61,9 +61,8 @@ COLUMNS: Mapping[str, str] = {
     "pin": "initial PIN, 4-12 digits (absent: the batch PIN policy); never written back",
 }
 REQUIRED = ("ssn", "name", "pan")
-#: Tag 9F0B holds at most 45 bytes (EMV ans 27-45); the GBK name goes there without name_latin.
-NAME_EXT_MAX_9F0B = 45
-#: Tag 5F20 when only 9F0B carries the name: space + slash, the 2-character minimum (ans 2-26).
+#: Tag 5F20 without ``name_latin``: space + slash, EMV's "no name" (ans 2-26); EMV's 9F0B is
+#: ``ans`` too, so the GBK name is on the SSSE only.
 NO_LATIN_NAME = b" /"
 _T = TypeVar("_T")
 
@@ -152,37 +151,11 @@ class FinancialData:
     effective: date  #: 5F25
     service_code: str  #: 5F30
     name_latin: str | None  #: 5F20 when given
-    name: str  #: the GBK name, for 9F0B when ``name_latin`` is None
+    name: str  #: the GBK name (the SSSE's); 5F20 is ``name_latin`` or " /" (:mod:`personalize.debit`)
     id_number: str  #: 9F61: the SSN
     id_type: int = 0  #: 9F62: 00 identity card
     country: str = "0156"  #: 5F28
     currency: str = "0156"  #: 9F42
-
-    def track2(self) -> bytes:
-        """Tag 57: PAN ‖ D ‖ YYMM ‖ service code ‖ 0-filled to 37 digits ‖ F, 19 bytes
-        (the builder of pboc.md [S3] IssData.c)."""
-        digits = f"{self.pan}D{self.expiry:%y%m}{self.service_code}"
-        return bytes.fromhex(digits.ljust(37, "0") + "F")
-
-    def tlv_values(self) -> dict[int, bytes]:
-        """Tag → value of the cardholder-specific PBOC data objects."""
-        pan = self.pan + "F" * (len(self.pan) % 2)
-        values = {
-            0x57: self.track2(),
-            0x5A: bytes.fromhex(pan),
-            0x5F20: self.name_latin.encode("ascii") if self.name_latin else NO_LATIN_NAME,
-            0x9F61: self.id_number.encode("ascii"),
-            0x9F62: bytes((self.id_type,)),
-            0x5F24: bytes.fromhex(f"{self.expiry:%y%m%d}"),
-            0x5F25: bytes.fromhex(f"{self.effective:%y%m%d}"),
-            0x5F28: bytes.fromhex(self.country),
-            0x9F42: bytes.fromhex(self.currency),
-            0x5F30: bytes.fromhex(self.service_code.zfill(4)),
-            0x5F34: bytes.fromhex(self.psn),
-        }
-        if self.name_latin is None:
-            values[0x9F0B] = self.name.encode("gbk")
-        return values
 
 
 class _Fields:
@@ -274,9 +247,6 @@ class Cardholder:
         ssn = f.get("ssn", lambda t: parse_ssn(t, today=today))
         name = f.get("name", lambda t: "".join(parse_name(t)))
         name_latin = f.get("name_latin", parse_name_latin)
-        if name is not None and name_latin is None and len(name.encode("gbk")) > NAME_EXT_MAX_9F0B:
-            f.fail("name", f"is {len(name.encode('gbk'))} bytes in GBK; tag 9F0B holds {NAME_EXT_MAX_9F0B}: "
-                           f"give name_latin for tag 5F20")
         sex = f.get("sex", lambda t: parse_sex(t, ssn)) or (ssn.sex if ssn else None)
         born = f.get("birth_date", parse_date)
         if born is not None and ssn is not None and born != ssn.birth_date:

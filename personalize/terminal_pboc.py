@@ -164,6 +164,13 @@ def _text(value: bytes | None) -> str | None:
     return value.decode("gbk", "replace").rstrip(" \x00") if value else None
 
 
+def _holder_name(values: dict[int, bytes]) -> str | None:
+    """5F20 (or 9F0B, the longer form); None for the " /" that means no name (EMV Book 3
+    Annex A), which sscard writes when a holder has no Latin name."""
+    name = _text(values.get(0x5F20)) or _text(values.get(0x9F0B))
+    return None if name is None or name.strip() == "/" else name
+
+
 def _account(values: dict[int, bytes]) -> dict[str, Any]:
     """PAN, dates, holder and codes from the records (track 2 where 5A/5F24/5F30 are missing)."""
     track2 = values.get(0x57, b"").hex().upper()
@@ -180,7 +187,7 @@ def _account(values: dict[int, bytes]) -> dict[str, Any]:
             name = "unknown"
         id_type = {"code": f"{code:02X}", "name": name}
     return {"pan": pan, "psn": values[0x5F34].hex() if 0x5F34 in values else None, "expiry": expiry,
-            "effective": _yymmdd(values.get(0x5F25)), "name": _text(values.get(0x5F20) or values.get(0x9F0B)),
+            "effective": _yymmdd(values.get(0x5F25)), "name": _holder_name(values),
             "id_number": _text(values.get(0x9F61)), "id_type": id_type, "service_code": service,
             "currency": values[0x9F42].hex() if 0x9F42 in values else None,
             "country": values[0x5F28].hex() if 0x5F28 in values else None,

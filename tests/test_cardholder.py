@@ -12,7 +12,9 @@ from hypothesis import given, settings
 
 from cardspec.records import decode_record
 from cardspec.records.sample import SAMPLE, sample_records
+from cardspec.pboc import IdType, PbocHolder
 from personalize.cardholder import BatchDefaults, Cardholder, RowError
+from personalize.debit import holder_of
 from personalize.inputs import read_cardholders, write_cardholders
 from personalize.pin import InitialPin, PinPolicy, PinPolicyError
 from personalize.strategies import cardholder_rows, cardholders, defaults_for
@@ -107,7 +109,6 @@ def test_lower_case_x_is_read_as_upper_case() -> None:
     ("李𠀀", "character '𠀀' is not in GBK"),
     ("李\t磊", "control character U+0009 at position 2"),
     ("阿" * 26, "is 52 bytes in GBK; records 09 and 4E hold 50"),
-    ("阿" * 23, "is 46 bytes in GBK; tag 9F0B holds 45: give name_latin for tag 5F20"),
     ("", "is missing"),
 ])
 def test_name_rules(name: str, reason: str) -> None:
@@ -117,8 +118,7 @@ def test_name_rules(name: str, reason: str) -> None:
 def test_name_of_50_bytes_fills_09_and_4e_and_latin_name_goes_to_5f20() -> None:
     ch = make(name="阿" * 25, name_latin="a yi/gu-li")
     assert ch.social.name_parts == ("阿" * 15, "阿" * 10)
-    values = ch.financial.tlv_values()
-    assert values[0x5F20] == b"A YI/GU-LI" and 0x9F0B not in values
+    assert holder_of(ch).name == "A YI/GU-LI"  # what the debit application's 5F20 gets
 
 
 def test_name_that_breaks_at_no_character_boundary_is_refused() -> None:
@@ -229,20 +229,15 @@ def test_financial_defaults_and_values() -> None:
     fin = make().financial
     assert (fin.psn, fin.service_code, fin.expiry, fin.effective) == ("00", "220", date(2034, 3, 31),
                                                                       date(2024, 3, 15))
-    v = fin.tlv_values()
-    assert v[0x57].hex().upper() == "6228480400001234568D3403220" + "0" * 10 + "F"
-    assert len(v[0x57]) == 19
-    assert v[0x5A].hex().upper() == "6228480400001234568F"
-    assert v[0x5F20] == b" /" and v[0x9F0B] == "王秀英".encode("gbk")
-    assert v[0x9F61] == b"511302198507160027" and v[0x9F62] == b"\x00"
-    assert (v[0x5F24], v[0x5F25], v[0x5F30], v[0x5F34]) == (bytes.fromhex("340331"), bytes.fromhex("240315"),
-                                                             bytes.fromhex("0220"), b"\x00")
-    assert v[0x5F28] == v[0x9F42] == bytes.fromhex("0156")
-    fin = make(pan="6228481234567894", psn="01", service_code="201", card_expiry="2912",
-               card_effective="2025-01-01").financial
-    v = fin.tlv_values()
-    assert v[0x5A].hex().upper() == "6228481234567894" and v[0x5F34] == b"\x01"
-    assert v[0x57].hex().upper() == "6228481234567894D2912201" + "0" * 13 + "F"
+    assert (fin.country, fin.currency, fin.id_type) == ("0156", "0156", 0)
+    # what the debit application is built from (cardspec.pboc.builder): no Latin name, 5F20 " /"
+    assert holder_of(make()) == PbocHolder(pan="6228480400001234568", expiry="340331", name=" /",
+                                           id_number="511302198507160027", id_type=IdType.ID_CARD, psn="00",
+                                           effective="240315", service_code="220")
+    other = holder_of(make(pan="6228481234567894", psn="01", service_code="201", card_expiry="2912",
+                           card_effective="2025-01-01", name="阿" * 23))  # 46 GBK bytes: only the SSSE has them
+    assert (other.pan, other.psn, other.service_code, other.expiry, other.effective, other.name) == \
+        ("6228481234567894", "01", "201", "291231", "250101", " /")
 
 
 @pytest.mark.parametrize("text, day", [("2912", date(2029, 12, 31)), ("2028-02", date(2028, 2, 29)),
@@ -309,7 +304,7 @@ def test_generated_rows_give_records_that_decode_to_the_row(row: dict[str, str])
     decoded = dict(decode_record(r, file="SSSE/EF06") for r in ch.to_records()["SSSE/EF06"])
     assert decoded[0x08] == ch.social.ssn and decoded[0x09] + decoded[0x4E] == row["name"]
     assert decoded[0x0A] == (row["sex"] or ch.social.sex) and decoded[0x0D] == ch.social.birth_date
-    assert ch.financial.track2()[:len(row["pan"]) // 2] == bytes.fromhex(row["pan"][:len(row["pan"]) // 2 * 2])
+    assert holder_of(ch).pan == row["pan"] and holder_of(ch).id_number == ch.social.ssn
 
 
 def test_the_personalization_guide_lists_every_column() -> None:

@@ -303,3 +303,16 @@ def test_no_pin_or_key_in_the_trace(setup: Setup) -> None:
     assert NEW_PIN not in flat and "73925104" not in flat
     pin_lines = [x for x in trace.splitlines() if re.search(r">> (00 20|80 5E|84 24)( [0-9A-F]{2}){3} ", x)]
     assert len(pin_lines) >= 6 and all("******" in x for x in pin_lines)
+
+
+def test_a_card_without_a_latin_name_shows_no_name() -> None:
+    """5F20 is " /" (EMV: no name) when the row has no name_latin: the reader shows no name."""
+    from apdu.transport.channel import Channel, default_processors
+    from apdu.transport.virtual import VirtualTransport
+    from sscard_pytest.cards import SAMPLE_ROW, cardholder_from_row, personalized_card
+
+    card, _ = personalized_card("ssc3-sm4", cardholder_from_row({**SAMPLE_ROW, "name_latin": ""}))
+    with Channel(VirtualTransport(card), default_processors()) as channel:
+        fin = terminal.read_financial(channel)
+    assert fin["name"] is None and fin["pan"] == SAMPLE_ROW["pan"]
+    assert any("5F2002202F" in r["hex"] for r in fin["records"]), "5F20 is ' /'"
