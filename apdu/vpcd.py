@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 DEFAULT_HOST = "127.0.0.1"
 BASE_PORT = 0x8C7B  # 35963, vpcd's default; slot n listens on BASE_PORT + n
 MAX_PAYLOAD = 0xFFFF  # the length prefix is 16 bits
+MAX_FRAME = 2 + MAX_PAYLOAD  #: a length prefix and the longest payload
 MAX_ATR = 33  # pcsc-lite MAX_ATR_SIZE: TS and at most 32 more characters
 
 POWER_OFF = 0x00
@@ -83,24 +84,32 @@ def _quickack(sock: socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
 
 
-def recv_exact(sock: socket.socket, n: int) -> bytes:
-    """Read exactly ``n`` bytes, looping on short reads; TCP_QUICKACK is re-armed after each recv."""
-    buf = bytearray(n)
-    view = memoryview(buf)
-    got = 0
-    while got < n:
-        count = sock.recv_into(view[got:], n - got)
-        _quickack(sock)
-        if count == 0:
-            raise ConnectionClosed(f"peer closed the connection after {got} of {n} bytes")
-        got += count
-    return bytes(buf)
+class FrameReader:
+    """Length-prefixed frames from a socket. One ``recv`` takes whatever vpcd sent (as a
+    rule one whole frame: one system call per APDU, not one for the length and one for
+    the payload); short reads are joined, extra bytes kept for the next frame, and
+    TCP_QUICKACK is re-armed after every ``recv``."""
 
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._buffer = bytearray()
 
-def recv_frame(sock: socket.socket) -> bytes:
-    """Read one length-prefixed frame (the payload may be empty)."""
-    length = int.from_bytes(recv_exact(sock, 2), "big")
-    return recv_exact(sock, length) if length else b""
+    def next(self) -> bytes:
+        """The next frame's payload (may be empty); :class:`ConnectionClosed` at EOF."""
+        buffer = self._buffer
+        while True:
+            if len(buffer) >= 2:
+                end = 2 + (buffer[0] << 8 | buffer[1])
+                if len(buffer) >= end:
+                    payload = bytes(buffer[2:end])
+                    del buffer[:end]
+                    return payload
+            chunk = self.sock.recv(MAX_FRAME)
+            _quickack(self.sock)
+            if not chunk:
+                raise ConnectionClosed(f"peer closed the connection {len(buffer)} bytes into a frame" if buffer
+                                       else "peer closed the connection")
+            buffer += chunk
 
 
 @dataclass
@@ -306,8 +315,9 @@ class VpcdServer:
             _quickack(sock)
             log.info("connected to vpcd at %s", self.address)
             self._await_first_frame(sock)
+            frames_in = FrameReader(sock)
             while True:
-                payload = recv_frame(sock)
+                payload = frames_in.next()
                 frames += 1
                 reply = self._handle(payload)
                 if reply is not None:

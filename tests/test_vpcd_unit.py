@@ -226,10 +226,10 @@ def test_quickack_rearmed_after_every_recv(fake, serve):
     events: list[tuple] = []
 
     class RecordingSocket(socket.socket):
-        def recv_into(self, buffer, nbytes=0, flags=0):
-            count = super().recv_into(buffer, nbytes, flags)
-            events.append(("recv", count))
-            return count
+        def recv(self, bufsize, flags=0):
+            data = super().recv(bufsize, flags)
+            events.append(("recv", len(data)))
+            return data
 
         def setsockopt(self, level, option, value, *rest):
             events.append(("setsockopt", level, option, value))
@@ -248,21 +248,24 @@ def test_quickack_rearmed_after_every_recv(fake, serve):
     quickack = ("setsockopt", socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
     assert ("setsockopt", socket.IPPROTO_TCP, socket.TCP_NODELAY, 1) in events
     recvs = [i for i, event in enumerate(events) if event[0] == "recv"]
-    assert len(recvs) >= 4  # two frames, each a length and a payload
+    assert len(recvs) >= 2  # two frames
     assert all(events[i + 1] == quickack for i in recvs if i + 1 < len(events))
 
 
-def test_recv_exact_loops_and_reports_eof(fake):
+def test_frames_are_joined_from_short_reads_and_split_from_long_ones(fake):
     card_side = socket.create_connection(("127.0.0.1", fake.port))
     vpcd_side = fake.accept()
     with card_side:
-        vpcd_side.sendall(b"\x00\x03\xAA")
+        frames = vpcd.FrameReader(card_side)
+        vpcd_side.sendall(b"\x00")  # a length split across reads
         threading.Event().wait(0.05)
-        vpcd_side.sendall(b"\xBB\xCC\x01\x02")
-        assert vpcd.recv_frame(card_side) == b"\xAA\xBB\xCC"
+        vpcd_side.sendall(b"\x03\xAA")
+        threading.Event().wait(0.05)
+        vpcd_side.sendall(b"\xBB\xCC\x00\x00\x00\x01\x04\x00\x04\x01\x02")  # the rest, an empty frame, two more
+        assert [frames.next() for _ in range(3)] == [b"\xAA\xBB\xCC", b"", b"\x04"]
         vpcd_side.shutdown(socket.SHUT_WR)
-        with pytest.raises(vpcd.ConnectionClosed, match="after 2 of 4 bytes"):
-            vpcd.recv_exact(card_side, 4)
+        with pytest.raises(vpcd.ConnectionClosed, match="4 bytes into a frame"):
+            frames.next()
 
 
 def test_reconnects_when_vpcd_drops_the_connection(fake, serve):
