@@ -60,7 +60,7 @@ def bench_keys(oda: bool) -> tuple[IssuerKeys, MfKeys]:
     """The test issuer key file (TEST keys); without its ``[oda]`` keys unless ``oda``."""
     keys = IssuerKeys.load(KEY_FILE, insecure=True)  # published test keys; git keeps no modes
     if not oda:
-        keys = dataclasses.replace(keys, oda_ca_key=None, oda_issuer_key=None)
+        keys = dataclasses.replace(keys, oda=None)
     return keys, MfKeys.of(keys)
 
 
@@ -115,7 +115,7 @@ def run_reader(reader: str, holders: Sequence[Cardholder], keys: IssuerKeys, mf:
 def icc_pool(keys: IssuerKeys) -> contextlib.AbstractContextManager[IccKeySource]:
     """The ICC key source ``sscard perso run`` uses with these keys: a pool when they have
     ``[oda]`` keys (:class:`~personalize.icckeys.IccKeyPool`), else none is needed."""
-    if keys.oda_issuer_key is None:
+    if keys.oda is None:
         return contextlib.nullcontext(generate_now)
     return IccKeyPool(ICC_BITS, ICC_EXPONENT)
 

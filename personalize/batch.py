@@ -327,7 +327,7 @@ def run_batch(items: Iterable[Cardholder | RowError], sources: list[CardSource],
         raise BatchError("a batch needs at least one card source")
     pool = None
     if flow is None:
-        pool = IccKeyPool(ICC_BITS, ICC_EXPONENT) if keys.oda_issuer_key is not None else None
+        pool = IccKeyPool(ICC_BITS, ICC_EXPONENT) if keys.oda is not None else None
         flow = personalize_card if pool is None else functools.partial(personalize_card, icc_keys=pool)
     try:
         return _run(items, sources, keys, profile, journal, reissue, flow, progress, mailer, input_name)

@@ -16,11 +16,12 @@ Format (paths relative to the key file; every key carries its 3-byte check value
     imk_smi = { key = "…", kcv = "…" }   # script MAC
     imk_smc = { key = "…", kcv = "…" }   # script encryption
     kmc     = { key = "…", kcv = "…" }
-    [oda]                        # offline data authentication (PEM files, 0600)
-    ca_key = "ca.pem"            # the CA that certifies the issuer key (a test or in-house CA)
-    issuer_key = "issuer.pem"
-    ca_index = "E3"              # tag 8F: the CA public key index terminals file the CA under;
-                                 # optional for sscard's test CA (F1), required for any other
+    [oda]                        # offline data authentication (personalize.odakeys)
+    issuer_key = "issuer.pem"    # PEM, 0600
+    ca_key = "ca.pem"            # a test or in-house CA that signs the issuer certificate here,
+                                 # or the CA's issuer_certificate/_remainder/_exponent in hex
+                                 # with ca_modulus and ca_exponent
+    ca_index = "E3"              # tag 8F; optional only for sscard's test CA (F1)
 
 :meth:`IssuerKeys.load` refuses a file (or ODA key file) that group or others may read,
 unless ``insecure=True`` (``--insecure-keys``, for test keys). KCVs are checked on load.
@@ -48,6 +49,9 @@ from cardspec.crypto.diversify import diversify
 from cardspec.crypto.emv import derive_udk_option_a
 from cardspec.crypto.scp02 import KeyType, diversify_emv
 from cardspec.ids import AppDF, DfKeyId, KeyId
+
+from .odakeys import ENTRIES as ODA_ENTRIES
+from .odakeys import OdaKeys, parse_oda
 
 __all__ = ["IssuerKeys", "SecretKey", "KeyFileError", "SSSE_ROLES", "role_key"]
 
@@ -159,15 +163,6 @@ def _table(label: str, data: dict[str, Any], name: str, allowed: set[str]) -> di
     return table
 
 
-def _ca_index(where: str, value: object) -> int | None:
-    """A CA public key index: two hex digits ("E3"), as terminals' CA key lists show it."""
-    if value is None:
-        return None
-    if not isinstance(value, str) or not re.fullmatch(r"[0-9A-Fa-f]{2}", value):
-        raise KeyFileError(f"{where} must be two hex digits such as \"E3\", got {value!r}")
-    return int(value, 16)
-
-
 @dataclass(frozen=True)
 class IssuerKeys:
     """The issuer's master keys, checked; derive per-card keys with the methods."""
@@ -178,10 +173,8 @@ class IssuerKeys:
     ssse_levels: int = 3
     zhejiang_rule: bool = False
     pboc: Mapping[str, SecretKey] = field(default_factory=dict)  #: imk_ac, imk_smi, imk_smc, kmc
-    oda_ca_key: Path | None = None
-    oda_issuer_key: Path | None = None
+    oda: OdaKeys | None = None  #: the [oda] section (:mod:`.odakeys`)
     mf: Mapping[str, SecretKey] = field(default_factory=dict)  #: transport, cmk (checked here, used by mfkeys)
-    oda_ca_index: int | None = None  #: tag 8F; None: sscard's test CA's own index
 
     @classmethod
     def load(cls, path: str | Path, *, insecure: bool = False) -> IssuerKeys:
@@ -222,16 +215,18 @@ class IssuerKeys:
               for role, v in _table(str(p), data, "mf", {"transport", "cmk"}).items()}
         pboc = {role: _entry(f"{p}: [pboc] {role}", v, Algorithm.TDES)
                 for role, v in _table(str(p), data, "pboc", set(_PBOC_ROLES)).items()}
-        oda: dict[str, Path] = {}
-        oda_table = _table(str(p), data, "oda", {"ca_key", "issuer_key", "ca_index"})
-        ca_index = _ca_index(f"{p}: [oda] ca_index", oda_table.pop("ca_index", None))
-        for name, value in oda_table.items():
+        def key_path(name: str, value: object) -> Path:
             if not isinstance(value, str) or not value:
                 raise KeyFileError(f"{p}: [oda] {name} must be a file path")
-            oda[name] = (p.parent / value).resolve()
-            _check_mode(oda[name], f"[oda] {name} file named in {p}", insecure)
-        return cls(p, alg, ssse_keys, levels, zhejiang, pboc, oda.get("ca_key"), oda.get("issuer_key"), mf,
-                   ca_index)
+            path = (p.parent / value).resolve()
+            _check_mode(path, f"[oda] {name} file named in {p}", insecure)
+            return path
+
+        try:
+            oda = parse_oda(f"{p}: [oda]", _table(str(p), data, "oda", ODA_ENTRIES), key_path)
+        except ValueError as e:
+            raise KeyFileError(str(e)) from None
+        return cls(p, alg, ssse_keys, levels, zhejiang, pboc, oda, mf)
 
     def _pboc(self, role: str) -> bytes:
         if role not in self.pboc:

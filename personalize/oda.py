@@ -7,8 +7,9 @@ each card gets a fresh ICC key pair (:data:`ICC_BITS`, exponent 3; generated on 
 or taken from a pool, :mod:`personalize.icckeys`) that the issuer key
 certifies over the static data (9F46/9F48/9F47), the static data are signed (93), and the
 ICC private key travels as DGIs 8201-8205, DEK-encrypted
-(:mod:`cardspec.pboc.oda_data`). The CA public key index (tag 8F) is the key file's
-``[oda] ca_index``; sscard's test CA (``vectors/oda``) is known without it (F1).
+(:mod:`cardspec.pboc.oda_data`). The issuer certificate is signed here with the key
+file's ``[oda] ca_key`` or given as the CA issued it (:mod:`.odakeys`); the CA public key
+index (tag 8F) is ``[oda] ca_index``, known without it for sscard's test CA only (F1).
 
 Terminal side (:func:`check_oda`): the issuer key is recovered from 90 with the CA public
 key, 93 is checked against the static data (SDA), the ICC key is recovered from 9F46, and
@@ -28,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from apdu.errors import TLVError
 from apdu.tlv import build_dol_data, parse_one
 from cardspec.crypto import CryptoError
-from cardspec.crypto.oda import (TEST_CA_INDEX, CertificateParts, afl_oda_records,
+from cardspec.crypto.oda import (TEST_CA_INDEX, CertificateParts, PublicKey, afl_oda_records,
                                  load_private_key, load_test_keys, make_issuer_certificate, recover_icc_public_key,
                                  recover_issuer_public_key, static_data_to_authenticate, verify_dynamic_signature,
                                  verify_static_data)
@@ -37,6 +38,7 @@ from cardspec.pboc.oda_data import OdaInputs, icc_key_dgis
 
 from .icckeys import IccKeySource, generate_now
 from .keys import IssuerKeys
+from .odakeys import OdaKeys
 from .plan import PlanError
 from .session import CardSession
 
@@ -54,7 +56,7 @@ class OdaPlan:
 
     inputs: OdaInputs = field(repr=False)
     icc_dgis: Mapping[int, bytes] = field(repr=False)
-    ca_public: rsa.RSAPublicKey = field(repr=False)
+    ca_public: PublicKey = field(repr=False)
     ca_index: int
 
 
@@ -86,31 +88,51 @@ def _test_ca_numbers() -> rsa.RSAPublicNumbers:
     return load_test_keys().ca.public_key().public_numbers()
 
 
-def _ca_index(keys: IssuerKeys, ca: rsa.RSAPrivateKey) -> int:
+def _ca_index(keys: IssuerKeys, oda: OdaKeys, ca: rsa.RSAPrivateKey) -> int:
     """Tag 8F: the key file's ``[oda] ca_index``, else the test CA's own index."""
-    if keys.oda_ca_index is not None:
-        return keys.oda_ca_index
+    if oda.ca_index is not None:
+        return oda.ca_index
     if ca.public_key().public_numbers() == _test_ca_numbers():
         return TEST_CA_INDEX
     raise PlanError(f"{keys.path}: [oda] ca_key is not sscard's test CA: give its public key index (tag 8F) "
                     "as [oda] ca_index, e.g. ca_index = \"E3\"", fatal=True)
 
 
+def _certification(keys: IssuerKeys, oda: OdaKeys, issuer: rsa.RSAPrivateKey,
+                   holder: PbocHolder) -> tuple[CertificateParts, PublicKey, int]:
+    """Certificate 90/92/9F32, the CA public key and its index: signed here with ``ca_key``,
+    or the CA's certificate, checked as a terminal will check it on this card."""
+    if oda.certificate is None:
+        assert oda.ca_key is not None
+        ca = _private_key(oda.ca_key)
+        index = _ca_index(keys, oda, ca)
+        expiry = bytes.fromhex(holder.expiry[2:4] + holder.expiry[:2])  # YYMMDD -> MMYY
+        return _issuer_certificate(ca, issuer, holder.pan[:6], expiry), ca.public_key(), index
+    assert oda.ca_public is not None and oda.ca_index is not None
+    cert = oda.certificate
+    try:
+        recovered = recover_issuer_public_key(oda.ca_public, cert.certificate, cert.remainder or None, cert.exponent,
+                                              holder.pan, today=date.today())
+    except CryptoError as exc:
+        raise PlanError(f"{keys.path}: [oda] issuer_certificate does not serve PAN {holder.pan[:6]}…: {exc}",
+                        fatal=False) from None
+    if (recovered.n, recovered.e) != (issuer.public_key().public_numbers().n, issuer.public_key().public_numbers().e):
+        raise PlanError(f"{keys.path}: [oda] issuer_certificate certifies another key than issuer_key", fatal=True)
+    return cert, oda.ca_public, oda.ca_index
+
+
 def plan_oda(keys: IssuerKeys, holder: PbocHolder, icc_keys: IccKeySource = generate_now) -> OdaPlan | None:
     """The ODA data of one card, or None when the key file names no ``[oda]`` keys; its
     ICC key pair comes from ``icc_keys`` (:mod:`personalize.icckeys`)."""
-    if keys.oda_ca_key is None and keys.oda_issuer_key is None:
+    oda = keys.oda
+    if oda is None:
         return None
-    if keys.oda_ca_key is None or keys.oda_issuer_key is None:
-        raise PlanError(f"{keys.path}: [oda] needs both ca_key and issuer_key", fatal=True)
     try:
-        ca, issuer = _private_key(keys.oda_ca_key), _private_key(keys.oda_issuer_key)
-        index = _ca_index(keys, ca)
-        expiry = bytes.fromhex(holder.expiry[2:4] + holder.expiry[:2])  # YYMMDD -> MMYY
-        certificate = _issuer_certificate(ca, issuer, holder.pan[:6], expiry)
+        issuer = _private_key(oda.issuer_key)
+        certificate, ca_public, index = _certification(keys, oda, issuer, holder)
         bits = min(ICC_BITS, issuer.key_size)
         icc = icc_keys(bits - bits % 8, ICC_EXPONENT)
-        return OdaPlan(OdaInputs(certificate, index, issuer, icc), icc_key_dgis(icc), ca.public_key(), index)
+        return OdaPlan(OdaInputs(certificate, index, issuer, icc), icc_key_dgis(icc), ca_public, index)
     except (CryptoError, PbocDataError) as exc:
         raise PlanError(f"ODA: {exc}", fatal=True) from None
 

@@ -61,7 +61,7 @@ def test_the_test_file_loads_and_matches_the_sample_card_masters() -> None:
         space, name = ("SSSE", KeyId(kid).name) if df is None else (df.name, DfKeyId(kid).name)
         assert key.reveal() == card.spaces[space][name], role
     assert keys.mf["transport"].reveal() == card.transport and keys.mf["cmk"].reveal() == card.spaces["MF"]["CMK"]
-    assert keys.oda_ca_key == (VECTORS / "oda" / "TEST-ca-F1-1408.pem").resolve()
+    assert keys.oda is not None and keys.oda.ca_key == (VECTORS / "oda" / "TEST-ca-F1-1408.pem").resolve()
 
 
 def test_card_keys_equal_those_of_the_simulators_sample_card() -> None:
@@ -113,11 +113,17 @@ def test_a_file_others_may_read_is_refused(tmp_path: Path, mode: int) -> None:
 def test_oda_key_files_are_relative_and_permission_checked(tmp_path: Path) -> None:
     shutil.copy(VECTORS / "oda" / "TEST-issuer-1152.pem", tmp_path / "issuer.pem")
     (tmp_path / "issuer.pem").chmod(0o600)
-    keys = IssuerKeys.load(write(tmp_path, minimal(oda='[oda]\nissuer_key = "issuer.pem"\n')))
-    assert keys.oda_issuer_key == (tmp_path / "issuer.pem").resolve() and keys.oda_ca_key is None
+    shutil.copy(VECTORS / "oda" / "TEST-ca-F1-1408.pem", tmp_path / "ca.pem")
+    (tmp_path / "ca.pem").chmod(0o600)
+    oda = '[oda]\nissuer_key = "issuer.pem"\nca_key = "ca.pem"\n'
+    keys = IssuerKeys.load(write(tmp_path, minimal(oda=oda)))
+    assert keys.oda is not None and keys.oda.issuer_key == (tmp_path / "issuer.pem").resolve()
+    assert keys.oda.certificate is None and keys.oda.ca_index is None
     (tmp_path / "issuer.pem").chmod(0o644)
-    assert "[oda] issuer_key file named in" in load_error(tmp_path, minimal(oda='[oda]\nissuer_key = "issuer.pem"\n'))
-    assert "cannot read" in load_error(tmp_path, minimal(oda='[oda]\nca_key = "none.pem"\n'))
+    assert "[oda] issuer_key file named in" in load_error(tmp_path, minimal(oda=oda))
+    assert "cannot read" in load_error(tmp_path, minimal(oda='[oda]\nissuer_key = "none.pem"\nca_key = "ca.pem"\n'))
+    assert load_error(tmp_path, minimal(oda='[oda]\nca_key = "ca.pem"\n')).endswith(
+        "[oda] needs issuer_key (the issuer's RSA private key, PEM)")
 
 
 def test_kcv_mismatch_names_the_role_and_both_kcvs_only(tmp_path: Path) -> None:
@@ -186,8 +192,11 @@ def test_secret_key_equality_and_role_keys() -> None:
 @pytest.mark.parametrize("value, shown", [('"E3"', None), ('"e3"', None), ("227", "227"), ('"E"', "'E'"),
                                           ('"0xE3"', "'0xE3'")])
 def test_the_ca_index_is_two_hex_digits(tmp_path: Path, value: str, shown: str | None) -> None:
-    text = minimal(oda=f"[oda]\nca_index = {value}\n")
+    shutil.copy(VECTORS / "oda" / "TEST-issuer-1152.pem", tmp_path / "issuer.pem")
+    (tmp_path / "issuer.pem").chmod(0o600)
+    text = minimal(oda=f'[oda]\nca_index = {value}\nissuer_key = "issuer.pem"\nca_key = "issuer.pem"\n')
     if shown is None:
-        assert IssuerKeys.load(write(tmp_path, text)).oda_ca_index == 0xE3
+        keys = IssuerKeys.load(write(tmp_path, text))
+        assert keys.oda is not None and keys.oda.ca_index == 0xE3
     else:
         assert load_error(tmp_path, text).endswith(f'[oda] ca_index must be two hex digits such as "E3", got {shown}')
