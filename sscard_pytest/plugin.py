@@ -186,8 +186,8 @@ def sscard_card(request: pytest.FixtureRequest) -> Iterator[Any]:
     if _bench_reader(request.config) is None and "sscard_reader" not in request.fixturenames:
         from apdu.transport.pyscard_compat import VirtualCardConnection, VirtualReader
 
-        connection = VirtualCardConnection(request.getfixturevalue("sscard_virtual_card"),
-                                           VirtualReader("sscard virtual reader"))
+        card = request.getfixturevalue("sscard_virtual_card")
+        connection = VirtualCardConnection(card, VirtualReader("sscard virtual reader", card))
         connection.connect()
         yield connection
         connection.disconnect()

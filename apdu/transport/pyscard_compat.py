@@ -15,6 +15,12 @@ card without pcscd:
 ([], 144, 0)
 >>> toHexString(conn.getATR()[:4]), conn.getProtocol() == CardConnection.T0_protocol
 ('3B 6D 00 00', True)
+>>> reader = VirtualReader("bench reader", Card())
+>>> other = reader.createConnection(); other.connect(); other.transmit([0x00, 0xB0, 0x00, 0x00, 0x00])
+([], 144, 0)
+>>> VirtualReader("empty reader").createConnection()  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+smartcard.Exceptions.NoCardException: no card in empty reader...
 """
 from __future__ import annotations
 
@@ -27,23 +33,27 @@ from .base import Card
 
 
 class VirtualReader:
-    """Just enough of a pyscard reader for ``CardConnection`` and its observers."""
+    """Just enough of a pyscard reader for ``CardConnection`` and its observers; with a
+    ``card`` in it, ``createConnection()`` gives a connection to that card, as pyscard's
+    readers do."""
 
-    def __init__(self, name: str = "sscard virtual reader") -> None:
-        self.name = name
+    def __init__(self, name: str = "sscard virtual reader", card: Card | None = None) -> None:
+        self.name, self.card = name, card
 
     def __str__(self) -> str:
         return self.name
 
     def createConnection(self) -> CardConnection:  # noqa: N802 (pyscard's naming)
-        raise NotImplementedError("use VirtualCardConnection(card) directly")
+        if self.card is None:
+            raise NoCardException(f"no card in {self.name}", 0)
+        return VirtualCardConnection(self.card, self)
 
 
 class VirtualCardConnection(CardConnection):
     """pyscard-compatible connection to an in-process card."""
 
     def __init__(self, card: Card, reader: VirtualReader | None = None) -> None:
-        super().__init__(reader or VirtualReader())
+        super().__init__(reader or VirtualReader(card=card))
         self.card = card
         self._atr: bytes | None = None
         self._protocol = CardConnection.T1_protocol
