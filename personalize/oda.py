@@ -26,8 +26,9 @@ from secrets import token_bytes
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from apdu.dol import build_dol_data
 from apdu.errors import TLVError
-from apdu.tlv import build_dol_data, parse_one
+from apdu.tlv import parse_one
 from cardspec.crypto import CryptoError
 from cardspec.crypto.oda import (TEST_CA_INDEX, CertificateParts, PublicKey, afl_oda_records,
                                  load_private_key, load_test_keys, make_issuer_certificate, recover_icc_public_key,

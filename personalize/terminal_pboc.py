@@ -23,8 +23,9 @@ from datetime import datetime
 from secrets import token_bytes
 from typing import Any, Literal
 
+from apdu.dol import build_dol_data
 from apdu.errors import TLVError
-from apdu.tlv import TLV, build_dol_data, find, parse_one
+from apdu.tlv import TLV, find, parse_one
 from cardspec.crypto import CryptoError
 from cardspec.crypto.emv import (ac_input, arpc_method1, build_script_command, cvr_from_iad, encipher_pin_for_script,
                                  generate_ac, pboc_session_key, pin_block_iso9564_format2)

@@ -18,8 +18,9 @@ from datetime import datetime
 from secrets import token_bytes
 from typing import NamedTuple
 
+from apdu.dol import build_dol_data
 from apdu.errors import TLVError
-from apdu.tlv import build_dol_data, find, parse_ber, parse_one
+from apdu.tlv import find, parse_ber, parse_one
 from cardspec.crypto import CryptoError
 from cardspec.crypto.emv import ac_input, cvr_from_iad, generate_ac, pboc_session_key
 from cardspec.pboc import PSE_NAME

@@ -1,13 +1,14 @@
 """Shared pieces of the financial-zone tests: a card holding the PBOC zone and a small terminal.
 
 The terminal is deliberately naive (it is the *test's* side): it follows 61xx with GET
-RESPONSE, and builds DOL data with :func:`apdu.tlv.build_dol_data`.
+RESPONSE, and builds DOL data with :func:`apdu.dol.build_dol_data`.
 """
 from __future__ import annotations
 
 from dataclasses import replace
 
-from apdu.tlv import build_dol_data, find, parse_one
+from apdu.dol import build_dol_data
+from apdu.tlv import find, parse_one
 from cardsim import MF, CardOS, RecordingStore, RuntimeSettings
 from cardsim.pboc import PbocApplication, load_test_imks, pboc_sample
 from cardspec.crypto.emv import pin_block_iso9564_format2

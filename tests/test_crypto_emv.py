@@ -16,8 +16,8 @@ from pyemv import ac as pyemv_ac
 from pyemv import kd, sm, tools
 from pyemv import mac as pyemv_mac
 
+from apdu.dol import build_dol_data, split_dol_data
 from apdu.errors import SSCardError
-from apdu.tlv import build_dol_data, split_dol_data
 from cardspec.crypto import CryptoError
 from cardspec.crypto.emv import (
     AC_TAG_LENGTHS,

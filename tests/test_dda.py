@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime
 import pytest
 
-from apdu.tlv import build_dol_data, parse_one
+from apdu.dol import build_dol_data
+from apdu.tlv import parse_one
 from cardsim.pboc import PbocApplication, PbocState
 from cardspec.crypto.emv import cvr_from_iad
 from cardspec.crypto import VerificationError

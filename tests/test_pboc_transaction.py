@@ -8,7 +8,8 @@ from pyemv import ac as pyemv_ac
 from pyemv import kd as pyemv_kd
 from pyemv import tools as pyemv_tools
 
-from apdu.tlv import build_dol_data, find, parse_one, split_dol_data
+from apdu.dol import build_dol_data, split_dol_data
+from apdu.tlv import find, parse_one
 from cardsim.store import PowerLost
 from cardsim.store import RecordingStore
 from cardspec.crypto.emv import (ac_input, arpc_method1, cvr_from_iad, derive_udk_option_a, generate_ac,

@@ -4,12 +4,10 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from apdu.dol import TAG_FORMAT, build_dol, build_dol_data, dol_length, parse_dol, split_dol_data
 from apdu.errors import SSCardError, TLVError
-from apdu.tlv import (
-    MAX_DEPTH, TAG_FORMAT, TLV, SimpleLength, build_ber, build_dol, build_dol_data, build_simple,
-    dol_length, encode_length, encode_tag, find, format_tree, parse_ber, parse_dol, parse_one,
-    parse_simple, split_dol_data, to_dict,
-)
+from apdu.tlv import (MAX_DEPTH, TLV, SimpleLength, build_ber, build_simple, encode_length, encode_tag, find,
+                      format_tree, parse_ber, parse_one, parse_simple, to_dict)
 
 # pboc.md §1.1, §1.5, §2.2 and ssse.md §1-2
 PSE_FCI = bytes.fromhex("6F26840E315041592E5359532E4444463031A5148801015F2D027A689F110101BF0C059F4D020B0A")

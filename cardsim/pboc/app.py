@@ -37,9 +37,10 @@ from __future__ import annotations
 import hmac
 from typing import TYPE_CHECKING, Any, Callable
 
+from apdu.dol import build_dol_data, dol_length, split_dol_data
 from apdu.errors import TLVError
 from apdu.sw import SW, SWError
-from apdu.tlv import build_ber, build_dol_data, dol_length, find, parse_ber, parse_one, split_dol_data
+from apdu.tlv import build_ber, find, parse_ber, parse_one
 from cardspec.crypto import CryptoError
 from cardspec.crypto.emv import parse_pin_block_format2
 from cardspec.pboc import ADF_FID, EC_TAGS, GET_DATA_TAGS, PbocDataError

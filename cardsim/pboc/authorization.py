@@ -28,9 +28,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from apdu.dol import split_dol_data
 from apdu.errors import TLVError
 from apdu.sw import SW, SWError
-from apdu.tlv import build_ber, split_dol_data
+from apdu.tlv import build_ber
 from cardspec.crypto.emv import ac_input, generate_ac, pboc_session_key, verify_arpc
 from cardspec.pboc import AcType, Cvr3, Cvr4, Iad
 

@@ -16,9 +16,10 @@ apdu.sw.SWError: 6A80 incorrect parameters in the data field
 """
 from __future__ import annotations
 
+from apdu.dol import dol_length
 from apdu.errors import TLVError
 from apdu.sw import SW, SWError
-from apdu.tlv import dol_length, find, parse_one
+from apdu.tlv import find, parse_one
 from cardspec.access import FREE, NEVER, AccessRule
 from cardspec.pboc import PbocDataError, record_fid
 

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Callable
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from apdu.dol import dol_length
 from apdu.sw import SW, SWError
-from apdu.tlv import build_ber, dol_length
+from apdu.tlv import build_ber
 from cardspec.crypto.oda import sign_dynamic_data
 from cardspec.pboc.oda_data import ICC_KEY_DGIS, icc_key_component, icc_key_from_components
 

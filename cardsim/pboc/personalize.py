@@ -25,8 +25,9 @@ from __future__ import annotations
 import hmac
 from typing import TYPE_CHECKING
 
+from apdu.dol import dol_length
 from apdu.errors import TLVError
-from apdu.tlv import dol_length, find, parse_ber, parse_one
+from apdu.tlv import find, parse_ber, parse_one
 from cardspec.crypto import CryptoError
 from cardspec.crypto.emv import parse_pin_block_format2, udk_kcvs
 from cardspec.pboc import Dgi, Iad, PbocDataError, check_value, describe_dgi, dgi_record, split_udks

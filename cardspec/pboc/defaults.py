@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from apdu.tlv import dol_length
+from apdu.dol import dol_length
 from cardspec.ids import PSE_NAME
 
 __all__ = ["PSE_NAME", "PPSE_NAME", "PBOC_DEBIT_AID", "PBOC_CREDIT_AID", "PBOC_QUASI_CREDIT_AID",
