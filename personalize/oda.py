@@ -117,7 +117,8 @@ def _certification(keys: IssuerKeys, oda: OdaKeys, issuer: rsa.RSAPrivateKey,
     except CryptoError as exc:
         raise PlanError(f"{keys.path}: [oda] issuer_certificate does not serve PAN {holder.pan[:6]}…: {exc}",
                         fatal=False) from None
-    if (recovered.n, recovered.e) != (issuer.public_key().public_numbers().n, issuer.public_key().public_numbers().e):
+    public = issuer.public_key().public_numbers()
+    if (recovered.n, recovered.e) != (public.n, public.e):
         raise PlanError(f"{keys.path}: [oda] issuer_certificate certifies another key than issuer_key", fatal=True)
     return cert, oda.ca_public, oda.ca_index
 

@@ -33,7 +33,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from cardspec.crypto.oda import CertificateParts
+from apdu.errors import HexError
+from apdu.hexinput import parse_hex
+from cardspec.crypto.oda import EXPONENTS, CertificateParts
 
 __all__ = ["OdaKeys", "parse_oda"]
 
@@ -54,9 +56,12 @@ class OdaKeys:
 
 
 def _hex(where: str, value: object, sizes: range) -> bytes:
-    if not isinstance(value, str) or not re.fullmatch(r"(?:[0-9A-Fa-f]{2})+", value.replace(" ", "")):
-        raise ValueError(f"{where} must be hex digits in pairs")
-    raw = bytes.fromhex(value.replace(" ", ""))
+    if not isinstance(value, str):
+        raise ValueError(f"{where} must be hex digits in pairs, as a string")
+    try:
+        raw = parse_hex(value)
+    except HexError as exc:
+        raise ValueError(f"{where} must be hex digits in pairs ({exc})") from None
     if len(raw) not in sizes:
         raise ValueError(f"{where} is {len(raw)} bytes, not {sizes.start}-{sizes.stop - 1}")
     return raw
@@ -64,7 +69,7 @@ def _hex(where: str, value: object, sizes: range) -> bytes:
 
 def _exponent(where: str, value: object) -> bytes:
     raw = _hex(where, value, range(1, 4))
-    if int.from_bytes(raw, "big") not in (3, 65537):
+    if int.from_bytes(raw, "big") not in EXPONENTS:
         raise ValueError(f"{where} must be 03 or 010001 (EMV allows 3 and 2^16+1)")
     return raw
 
