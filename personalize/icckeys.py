@@ -22,7 +22,7 @@ from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from cardspec.crypto.oda import generate_key
+from cardspec.crypto.oda import check_key_shape, generate_key
 
 __all__ = ["IccKeySource", "IccKeyPool", "generate_now", "default_threads"]
 
@@ -58,7 +58,7 @@ class IccKeyPool:
     """
 
     def __init__(self, bits: int, exponent: int = 3, *, threads: int | None = None, ahead: int | None = None) -> None:
-        generate_key(bits, exponent)  # checks bits and exponent now, as a CryptoError, not in a thread later
+        check_key_shape(bits, exponent)  # a CryptoError now, not in a thread later
         self.bits, self.exponent = bits, exponent
         self.threads = threads or default_threads()
         self.ahead = ahead or 2 * self.threads + 2

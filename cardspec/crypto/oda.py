@@ -438,11 +438,17 @@ def ca_key_checksum(rid: bytes, index: int, public_key: PublicKey) -> bytes:
 
 # --- keys -------------------------------------------------------------------------------------
 
-def generate_key(bits: int, exponent: int = 3) -> rsa.RSAPrivateKey:
-    """A new ODA key: ``bits`` a multiple of 8 in 1024-1984 (``cryptography`` refuses < 1024)."""
+def check_key_shape(bits: int, exponent: int) -> None:
+    """Raise :class:`CryptoError` unless :func:`generate_key` can make such a key."""
     if not isinstance(bits, int) or bits % 8 or not 1024 <= bits <= 8 * MAX_MODULUS:
         raise CryptoError(f"ODA key size must be a multiple of 8 in 1024-{8 * MAX_MODULUS} bits, got {bits!r}")
-    return rsa.generate_private_key(int.from_bytes(_exponent_bytes("new key", exponent), "big"), bits)
+    _exponent_bytes("new key", exponent)
+
+
+def generate_key(bits: int, exponent: int = 3) -> rsa.RSAPrivateKey:
+    """A new ODA key: ``bits`` a multiple of 8 in 1024-1984 (``cryptography`` refuses < 1024)."""
+    check_key_shape(bits, exponent)
+    return rsa.generate_private_key(exponent, bits)
 
 
 def save_private_key(path: str | os.PathLike[str], key: rsa.RSAPrivateKey, *, banner: str = "") -> None:
