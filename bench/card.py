@@ -26,11 +26,7 @@ headline); ``cycle_rate`` = reader passes per second (the two mixes differ in le
 """
 from __future__ import annotations
 
-import argparse
-import datetime
 import json
-import os
-import platform
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -41,9 +37,8 @@ from apdu.transport.base import Card
 from cardspec.ids import SSSE_DF_NAME, SSSE_FID, SsseTag
 from cardspec.profile import Profile
 
-from . import measure, vicc
+from . import measure, runner, vicc
 from .cards import fixed_answers
-from .wire import _cpu_model, _positive
 
 if TYPE_CHECKING:
     from cardsim.runtime import CardOS
@@ -239,11 +234,7 @@ class Bench:
     def to_json(self) -> dict[str, Any]:
         return {
             "benchmark": "card", "mode": self.config.mode,
-            "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "machine": {"platform": platform.platform(), "machine": platform.machine(), "cpu_model": _cpu_model(),
-                        "cpu_count": os.cpu_count(), "python": platform.python_version(),
-                        "implementation": platform.python_implementation(),
-                        "vicc_python": self.vicc_python or None},
+            "timestamp": runner.timestamp(), "machine": runner.machine(vicc_python=self.vicc_python or None),
             "config": {k: v for k, v in vars(self.config).items() if k != "mode"},
             "targets": {key: result.to_dict() for key, result in self.results.items()},
             "ratios": self.ratios(), "notes": self.notes,
@@ -269,15 +260,10 @@ class Bench:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.card", description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--short", action="store_true", help="CI mode: a second or two")
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"results file (default {DEFAULT_JSON})")
-    parser.add_argument("--apdus", type=_positive, help="APDUs per sscard target")
-    parser.add_argument("--vicc-apdus", type=_positive, help="APDUs for vicc")
+    parser = runner.parser("python -m bench.card", __doc__, DEFAULT_JSON, "CI mode: a second or two")
+    runner.add_counts(parser, "APDUs per sscard target", "APDUs for vicc")
     args = parser.parse_args(argv)
-    config = SHORT if args.short else FULL
-    overrides = {k: v for k, v in (("apdus", args.apdus), ("vicc_apdus", args.vicc_apdus)) if v is not None}
-    config = Config(**{**vars(config), **overrides})
+    config = runner.with_counts(SHORT if args.short else FULL, args)
     bench = Bench(config)
     bench.run()
     print(f"card benchmark ({config.mode}, in-process): {config.apdus} APDUs per sscard target, "

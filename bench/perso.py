@@ -36,13 +36,8 @@ or 1 if a target failed.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
-import datetime
 import json
-import os
-import platform
-import signal
 import sys
 import tempfile
 import threading
@@ -55,11 +50,10 @@ from apdu import pcscd
 from apdu.vpcd import reader_name
 from cardspec.profile import Profile
 
-from . import measure, perso_data, procs, slots
+from . import measure, perso_data, procs, runner, slots
 from .perso_report import CardStats, Report, card_stats, combine
 from .perso_worker import PROFILE, CardsRun, bench_keys, icc_pool, run_in_process, run_reader
 from .procs import pcsc_lock
-from .wire import _interrupt
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "perso.json"
@@ -213,14 +207,12 @@ class Bench:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.perso", description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--short", action="store_true", help="CI mode: a few cards, small files")
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"results file (default {DEFAULT_JSON})")
+    parser = runner.parser("python -m bench.perso", __doc__, DEFAULT_JSON, "CI mode: a few cards, small files")
     parser.add_argument("--no-pcsc", action="store_true", help="skip (b), (c), (c'): no pcscd")
     parser.add_argument("--no-data", action="store_true", help="skip (d), the data preparation")
     args = parser.parse_args(argv)
     config = SHORT if args.short else FULL
-    signal.signal(signal.SIGTERM, _interrupt)  # run the cleanup (children, pcscd) on SIGTERM too
+    runner.stop_on_sigterm()  # run the cleanup (children, pcscd) on SIGTERM too
     with tempfile.TemporaryDirectory(prefix="sscard-bench-perso-") as workdir:
         bench = Bench(config, Path(workdir), pcsc=not args.no_pcsc, data=not args.no_data)
         try:
@@ -233,9 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{' and '.join(f'{n:,}' for n in config.data_sizes)} records ({config.oda_records} with ODA)")
     print(bench.report.table())
     result = bench.report.to_json(config={k: v for k, v in vars(config).items() if k != "mode"},
-                                  timestamp=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                                  machine={"platform": platform.platform(), "cpu_count": os.cpu_count(),
-                                           "python": platform.python_version()})
+                                  timestamp=runner.timestamp(), machine=runner.machine())
     measure.save_results(args.json, result)
     return 1 if bench.report.failed() else 0
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 from typing import Sequence
 
@@ -34,6 +33,8 @@ from apdu.vpcd import VpcdServer
 from cardsim.factory import blank_card
 from cardsim.runtime import CardOS
 from cardspec.profile import Profile
+
+from . import runner
 
 __all__ = ["CardFeeder"]
 
@@ -64,17 +65,13 @@ class CardFeeder:
         return self.card.transmit(apdu)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.perso_feeder", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--slot", type=int, default=0, help="vpcd slot (0 or 1 with Debian's vpcd)")
     parser.add_argument("--profile", default="ssc3-sm4", help="profile of the blank cards")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="perso_feeder: %(levelname)s %(message)s")
-    signal.signal(signal.SIGTERM, _interrupt)  # serve_forever() ends on KeyboardInterrupt and disconnects
+    runner.stop_on_sigterm()  # serve_forever() ends on KeyboardInterrupt and disconnects
     feeder = CardFeeder(args.profile)
     VpcdServer(feeder, args.slot, retry_interval=0.2).serve_forever()
     print(f"perso_feeder: slot {args.slot}: fed {feeder.fed} blank cards", flush=True)

@@ -17,7 +17,6 @@ from typing import Any, Iterator, Sequence
 from .measure import percentile
 from .perso_data import PrepStats
 from .perso_worker import CardsRun
-from .wire import _cpu_model
 
 __all__ = ["CardStats", "card_stats", "combine", "Report", "LABELS", "GOAL_TWO_ONE", "GOAL_INPROCESS",
            "GOAL_PEAK_RATIO"]
@@ -165,7 +164,6 @@ class Report:
                 targets.setdefault(variant, {})[target] = {"label": LABELS[target], **result.to_dict()}
         data = {variant: {str(size): {k: v.to_dict() if v is not None else None for k, v in passes.items()}
                           for size, passes in sizes.items()} for variant, sizes in self.prep.items()}
-        extra.setdefault("machine", {})["cpu_model"] = _cpu_model()
         return {"benchmark": "perso", "mode": self.mode, "profile": self.profile, **extra, "targets": targets,
                 "data_preparation": data, "ratios": self.ratios(), "notes": self.notes}
 

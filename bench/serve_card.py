@@ -7,17 +7,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 from typing import Sequence
 
 from apdu.vpcd import VpcdServer
 
+from . import runner
 from .cards import bench_card
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,7 +21,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--slot", type=int, default=0, help="vpcd slot (0 or 1 with Debian's vpcd)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="serve_card: %(levelname)s %(message)s")
-    signal.signal(signal.SIGTERM, _interrupt)  # serve_forever() ends on KeyboardInterrupt and disconnects
+    runner.stop_on_sigterm()  # serve_forever() ends on KeyboardInterrupt and disconnects
     VpcdServer(bench_card(), args.slot, retry_interval=0.2).serve_forever()
     return 0
 

@@ -22,12 +22,7 @@ the PC/SC test lock is held meanwhile. Exit status: 0, or 1 if a target failed.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
-import datetime
-import os
-import platform
-import signal
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -38,7 +33,7 @@ from apdu import pcscd
 from apdu.transport.channel import Channel
 from apdu.transport.virtual import VirtualTransport
 
-from . import measure, slots, vicc
+from . import measure, runner, slots, vicc
 from .cards import ATR, bench_card, fixed_answers
 from .procs import pcsc_lock
 
@@ -222,10 +217,7 @@ class Bench:
     def to_json(self) -> dict[str, Any]:
         return {
             "benchmark": "wire", "mode": self.config.mode,
-            "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "machine": {"platform": platform.platform(), "machine": platform.machine(), "cpu_model": _cpu_model(),
-                        "cpu_count": os.cpu_count(), "python": platform.python_version(),
-                        "implementation": platform.python_implementation()},
+            "timestamp": runner.timestamp(), "machine": runner.machine(),
             "config": {k: v for k, v in vars(self.config).items() if k != "mode"},
             "mix": [{"name": name, "apdu": apdu.hex().upper()} for name, apdu in measure.MIX],
             "targets": {key: result.to_dict() for key, result in self.results.items()},
@@ -253,39 +245,12 @@ class Bench:
         return "\n".join(lines + [f"note: {n}" for n in self.notes])
 
 
-def _cpu_model() -> str:
-    """The CPU's model name (from /proc/cpuinfo on Linux)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive count")
-    return value
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.wire", description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--short", action="store_true", help="CI mode: few APDUs, a few seconds")
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"results file (default {DEFAULT_JSON})")
-    parser.add_argument("--apdus", type=_positive, help="APDUs per target for (a)-(c)")
-    parser.add_argument("--vicc-apdus", type=_positive, help="APDUs for vicc (it takes ~44 ms each)")
+    parser = runner.parser("python -m bench.wire", __doc__, DEFAULT_JSON, "CI mode: few APDUs, a few seconds")
+    runner.add_counts(parser, "APDUs per target for (a)-(c)", "APDUs for vicc (it takes ~44 ms each)")
     args = parser.parse_args(argv)
-    config = SHORT if args.short else FULL
-    overrides = {k: v for k, v in (("apdus", args.apdus), ("vicc_apdus", args.vicc_apdus)) if v is not None}
-    config = Config(**{**vars(config), **overrides})
-    signal.signal(signal.SIGTERM, _interrupt)  # run the cleanup (children, pcscd) on SIGTERM too
+    config = runner.with_counts(SHORT if args.short else FULL, args)
+    runner.stop_on_sigterm()  # run the cleanup (children, pcscd) on SIGTERM too
     with tempfile.TemporaryDirectory(prefix="sscard-bench-") as workdir:
         bench = Bench(config, Path(workdir))
         try:

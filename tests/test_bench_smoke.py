@@ -18,13 +18,13 @@ import pytest
 
 from apdu import pcscd
 from apdu.errors import ServiceUnavailable
-from bench import cards, floor, measure, procs, wire
+from bench import cards, floor, measure, procs, runner, wire
 
 ROOT = Path(__file__).resolve().parent.parent
 PCSC_TARGETS = ("ours", "ours_thread", "floor")
 
 
-@pytest.mark.parametrize("module", [cards, floor, measure], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [cards, floor, measure, runner], ids=lambda m: m.__name__)
 def test_bench_doctests(module):
     failed, attempted = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert attempted > 0 and failed == 0
