@@ -2,13 +2,8 @@
 succeed or raise a :class:`PersoError` naming the step, the APDU and the status word.
 
 >>> from apdu.transport.channel import Channel
->>> from apdu.transport.virtual import VirtualTransport
->>> class Card:
-...     def power_on(self): return bytes.fromhex("3B00")
-...     def power_off(self): pass
-...     def reset(self): return self.power_on()
-...     def transmit(self, apdu): return bytes.fromhex("6982")
->>> channel = Channel(VirtualTransport(Card())); _ = channel.connect()
+>>> from apdu.transport.virtual import StubCard, VirtualTransport
+>>> channel = Channel(VirtualTransport(StubCard(answer=bytes.fromhex("6982")))); _ = channel.connect()
 >>> session = CardSession(channel)
 >>> with session.step("write EF06"):
 ...     session.command(bytes.fromhex("00DC093020091E") + bytes(30), "UPDATE RECORD tag 09")

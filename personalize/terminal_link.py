@@ -3,13 +3,8 @@ errors, the channel wrapper that names each command, and PIN digits checked with
 ever showing them.
 
 >>> from apdu.transport.channel import Channel
->>> from apdu.transport.virtual import VirtualTransport
->>> class Card:
-...     def power_on(self): return bytes.fromhex("3B00")
-...     def power_off(self): pass
-...     def reset(self): return self.power_on()
-...     def transmit(self, apdu): return bytes.fromhex("63C2")
->>> channel = Channel(VirtualTransport(Card())); _ = channel.connect()
+>>> from apdu.transport.virtual import StubCard, VirtualTransport
+>>> channel = Channel(VirtualTransport(StubCard(answer=bytes.fromhex("63C2")))); _ = channel.connect()
 >>> with Link(channel, "pin change (ssse)") as link:
 ...     link.command(bytes.fromhex("805E010007123456FF654321"), "CHANGE PIN")
 Traceback (most recent call last):

@@ -4,18 +4,15 @@ Code written against pyscard (including its observers, such as
 ``ConsoleCardConnectionObserver``, and its error-checking chains) drives the virtual
 card without pcscd:
 
->>> class Card:
-...     def power_on(self): return bytes.fromhex("3B6D000000814A44468660519900000001AC")
-...     def power_off(self): pass
-...     def reset(self): return self.power_on()
-...     def transmit(self, apdu): return b"\\x90\\x00"
->>> conn = VirtualCardConnection(Card())
+>>> from apdu.transport.virtual import StubCard
+>>> card = StubCard(atr=bytes.fromhex("3B6D000000814A44468660519900000001AC"))
+>>> conn = VirtualCardConnection(card)
 >>> conn.connect()
 >>> conn.transmit([0x00, 0xA4, 0x04, 0x00])
 ([], 144, 0)
 >>> toHexString(conn.getATR()[:4]), conn.getProtocol() == CardConnection.T0_protocol
 ('3B 6D 00 00', True)
->>> reader = VirtualReader("bench reader", Card())
+>>> reader = VirtualReader("bench reader", card)
 >>> other = reader.createConnection(); other.connect(); other.transmit([0x00, 0xB0, 0x00, 0x00, 0x00])
 ([], 144, 0)
 >>> VirtualReader("empty reader").createConnection()  # doctest: +ELLIPSIS

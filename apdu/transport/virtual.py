@@ -1,4 +1,10 @@
-"""In-process transport around any card object (no pcscd involved)."""
+"""In-process transport around any card object (no pcscd involved), and :class:`StubCard`,
+the smallest such object, for examples and for tests of code above the wire.
+
+>>> transport = VirtualTransport(StubCard(answer=bytes.fromhex("6982")))
+>>> transport.connect().hex().upper(), transport.transmit(bytes.fromhex("00B0000000")).hex().upper()
+('3B00', '6982')
+"""
 from __future__ import annotations
 
 import logging
@@ -7,6 +13,25 @@ from ..errors import TransportError
 from .base import Card, Transport
 
 log = logging.getLogger(__name__)
+
+
+class StubCard:
+    """A card that answers every command with one fixed response (``answer``)."""
+
+    def __init__(self, atr: bytes = b"\x3B\x00", answer: bytes = b"\x90\x00") -> None:
+        self.atr, self.answer = atr, answer
+
+    def power_on(self) -> bytes:
+        return self.atr
+
+    def power_off(self) -> None:
+        pass
+
+    def reset(self) -> bytes:
+        return self.atr
+
+    def transmit(self, apdu: bytes) -> bytes:
+        return self.answer
 
 
 class VirtualTransport(Transport):
