@@ -22,6 +22,7 @@ Known answers (GB/T 32907-2016 appendix A example 1; FIPS 81 ECB example):
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -96,12 +97,14 @@ def _check_blocks(what: str, data: bytes, block: int) -> None:
         raise CryptoError(f"{what} must be a multiple of {block} bytes, got {len(data)}")
 
 
-def _cipher(alg: Algorithm, key: bytes, what: str) -> Cipher[modes.ECB]:
+def _cipher(alg: Algorithm, key: bytes, what: str, iv: bytes | None = None) -> Cipher[Any]:
+    """ECB, or CBC from ``iv`` (OpenSSL chains the blocks)."""
+    mode: modes.Mode = modes.ECB() if iv is None else modes.CBC(iv)
     if alg is Algorithm.TDES:
         k = check_length(what, key, (8, 16))
-        return Cipher(TripleDES(k * 3 if len(k) == 8 else k + k[:8]), modes.ECB())
+        return Cipher(TripleDES(k * 3 if len(k) == 8 else k + k[:8]), mode)
     if alg is Algorithm.SM4:
-        return Cipher(algorithms.SM4(check_length(what, key, (16,))), modes.ECB())
+        return Cipher(algorithms.SM4(check_length(what, key, (16,))), mode)
     raise CryptoError(f"unknown algorithm {alg!r}")
 
 
@@ -189,14 +192,7 @@ def cbc_last_block(alg: Algorithm, key: bytes, data: bytes, iv: bytes | None = N
     _check_blocks("CBC data", data, block)
     if not data:
         raise CryptoError("CBC data is empty")
-    if iv is None:
-        iv = bytes(block)
-    check_length("CBC IV", iv, (block,))
-    enc = _cipher(alg, key, f"{alg.name} key").encryptor()
-    chain = bytes(iv)
-    for i in range(0, len(data), block):
-        chain = enc.update(bytes(a ^ b for a, b in zip(chain, data[i:i + block])))
-    return chain
+    return encrypt_cbc(alg, key, data, iv)[-block:]
 
 
 def encrypt_cbc(alg: Algorithm, key: bytes, data: bytes, iv: bytes | None = None) -> bytes:
@@ -212,12 +208,8 @@ def encrypt_cbc(alg: Algorithm, key: bytes, data: bytes, iv: bytes | None = None
     block = block_size(alg)
     _check_blocks("CBC data", data, block)
     chain = check_length("CBC IV", bytes(block) if iv is None else iv, (block,))
-    enc = _cipher(alg, key, f"{alg.name} key").encryptor()
-    out = bytearray()
-    for i in range(0, len(data), block):
-        chain = enc.update(bytes(a ^ b for a, b in zip(chain, data[i:i + block])))
-        out += chain
-    return bytes(out)
+    enc = _cipher(alg, key, f"{alg.name} key", bytes(chain)).encryptor()
+    return enc.update(bytes(data)) + enc.finalize()
 
 
 def decrypt_cbc(alg: Algorithm, key: bytes, data: bytes, iv: bytes | None = None) -> bytes:
@@ -230,12 +222,8 @@ def decrypt_cbc(alg: Algorithm, key: bytes, data: bytes, iv: bytes | None = None
     block = block_size(alg)
     _check_blocks("CBC data", data, block)
     chain = check_length("CBC IV", bytes(block) if iv is None else iv, (block,))
-    plain = decrypt_ecb(alg, key, data)
-    out = bytearray()
-    for i in range(0, len(data), block):
-        out += bytes(a ^ b for a, b in zip(chain, plain[i:i + block]))
-        chain = data[i:i + block]
-    return bytes(out)
+    dec = _cipher(alg, key, f"{alg.name} key", bytes(chain)).decryptor()
+    return dec.update(bytes(data)) + dec.finalize()
 
 
 def pad_80(data: bytes, block: int) -> bytes:
