@@ -135,6 +135,12 @@ class DgiReader:
         self._dgi, self._need, self._got = dgi, need, got
         return out
 
+    def copy(self) -> DgiReader:
+        """An independent reader in the same state (to feed without committing)."""
+        other = DgiReader()
+        other._dgi, other._need, other._got = self._dgi, self._need, bytearray(self._got)
+        return other
+
     def reset(self) -> None:
         """Forget a DGI waiting for its continuation (a new INSTALL [for personalization])."""
         self.__init__()  # type: ignore[misc]

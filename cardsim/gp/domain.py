@@ -32,7 +32,6 @@ again included), reset and power-off end the session. Other classes than 80/84: 
 """
 from __future__ import annotations
 
-import copy
 import logging
 from dataclasses import dataclass, field
 from secrets import token_bytes
@@ -253,7 +252,7 @@ class SecurityDomain(BaseApplication):
         if not plain.data:
             raise SWError(SW.WRONG_LENGTH)
         encrypted, last = p1 & P1_ENCRYPTED == P1_ENCRYPTED, bool(p1 & P1_LAST)
-        reader = copy.deepcopy(target.reader)
+        reader = target.reader.copy()  # kept only if every DGI it completes is applied
         try:
             if encrypted and reader.pending is not None:
                 raise DgiStreamError(f"{reader.pending} continues into an encrypted block")
