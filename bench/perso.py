@@ -9,7 +9,7 @@ cardholder per card (:mod:`bench.perso_data`), with the TEST issuer key file twi
 ``oda`` as it is (its ``[oda]`` keys: a fresh 1024-bit ICC key per card, SDA/DDA data,
 DDA checked) and ``plain`` without ``[oda]``. With ``oda`` every client takes its ICC
 keys from an :class:`~personalize.icckeys.IccKeyPool` as ``sscard perso run`` does
-(background threads generate them ahead, a few keys ahead when the timing starts).
+(child processes generate them ahead, a few keys ahead when the timing starts).
 Targets:
 
 - (a) in-process: a new :func:`cardsim.factory.blank_card` behind a ``VirtualTransport``;

@@ -17,10 +17,12 @@ default transport key of that file as MF key 00.
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Mapping
 
 from apdu.errors import SSCardError
@@ -73,8 +75,18 @@ def _vectors_path(name: str) -> Path:
 
 def load_test_keys(algorithm: Algorithm, path: Path | None = None) -> MasterKeys:
     """The ``[transport]`` key and the ``[<alg>.<space>]`` master keys of ``path``
-    (default: ``vectors/test-keys.toml``)."""
+    (default: ``vectors/test-keys.toml``). The file is parsed again only when it changed:
+    every blank card needs its transport key, and parsing costs ~0.4 ms."""
     path = path or _vectors_path(TEST_KEYS_FILE)
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise KeyFileError(f"{path}: cannot read test keys ({exc.strerror})") from None
+    return _parse_test_keys(algorithm, path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_test_keys(algorithm: Algorithm, path: Path, _mtime_ns: int, _size: int) -> MasterKeys:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -96,9 +108,9 @@ def load_test_keys(algorithm: Algorithm, path: Path | None = None) -> MasterKeys
     spaces = data.get(alg)
     if not isinstance(spaces, dict):
         raise KeyFileError(f"{path}: no [{alg}.*] tables")
-    masters = {space: {role: key(table, role, f"{alg}.{space}") for role in table}
+    masters = {space: MappingProxyType({role: key(table, role, f"{alg}.{space}") for role in table})
                for space, table in spaces.items() if isinstance(table, dict)}
-    return MasterKeys(algorithm, key(data.get("transport"), alg, "transport"), masters)
+    return MasterKeys(algorithm, key(data.get("transport"), alg, "transport"), MappingProxyType(masters))
 
 
 def runtime_settings(profile: Profile) -> RuntimeSettings:

@@ -12,7 +12,7 @@ more card sources (readers in parallel), journaling every step (:mod:`.journal`)
   (``release(ok=False)``). Wrong issuer keys stop the batch after the first card (every
   card would fail the same way, and each try spends a try of the card's transport key).
 * With ``[oda]`` keys the default flow takes the cards' ICC key pairs from a pool that
-  background threads fill (:class:`~personalize.icckeys.IccKeyPool`), closed at the end.
+  child processes fill (:class:`~personalize.icckeys.IccKeyPool`), closed at the end.
 """
 from __future__ import annotations
 

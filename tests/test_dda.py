@@ -162,3 +162,15 @@ def test_a_composite_prime_is_refused_before_it_signs():
             0x8205: size(real.p)}
     rebuilt = icc_key_from_components(good).private_numbers()
     assert (rebuilt.p, rebuilt.q, rebuilt.public_numbers) == (real.p, real.q, real.public_numbers)
+
+
+def test_an_even_prime_is_refused_by_name():
+    """GMP's constant-time power needs an odd modulus: an even p is a data error, not a crash."""
+    from cardspec.pboc.oda_data import icc_key_from_components
+
+    real = ODA_KEYS.icc.private_numbers()
+    size = lambda v: v.to_bytes((v.bit_length() + 7) // 8, "big")  # noqa: E731
+    parts = {0x8201: size(real.iqmp), 0x8202: size(real.dmq1), 0x8203: size(real.dmp1), 0x8204: size(real.q),
+             0x8205: size(real.p + 1)}
+    with pytest.raises(PbocDataError, match="not two distinct odd primes"):
+        icc_key_from_components(parts)

@@ -48,6 +48,7 @@ from apdu.errors import TLVError
 from apdu.tlv import parse_one
 from cardspec.crypto import CryptoError, VerificationError
 from cardspec.crypto.blockcipher import check_bytes, check_length
+from cardspec.crypto.rsa_numbers import generate_primes, private_key_from_primes, secret_power
 
 HEADER, TRAILER, PAD, HASH_SIZE = 0x6A, 0xBC, 0xBB, 20
 HASH_SHA1, PK_RSA = 0x01, 0x01
@@ -135,15 +136,15 @@ def _sign(key: rsa.RSAPrivateKey, what: str, body: bytes, extra: bytes) -> bytes
 
 def _private_operation(numbers: rsa.RSAPrivateNumbers, value: int) -> int:
     """``value`` ^ d mod n by the Chinese remainder theorem (Garner), about 3x faster
-    than with d itself (PKCS #1 v2.2 §5.1.2, RSADP 2.b).
+    than with d itself (PKCS #1 v2.2 §5.1.2, RSADP 2.b), each half in constant time.
 
     >>> key = rsa.RSAPrivateNumbers(p=61, q=53, d=2753, dmp1=53, dmq1=49, iqmp=38,
     ...                             public_numbers=rsa.RSAPublicNumbers(17, 3233))
     >>> _private_operation(key, 2790) == pow(2790, 2753, 3233) == 65
     True
     """
-    m1 = pow(value, numbers.dmp1, numbers.p)
-    m2 = pow(value, numbers.dmq1, numbers.q)
+    m1 = secret_power(value, numbers.dmp1, numbers.p)
+    m2 = secret_power(value, numbers.dmq1, numbers.q)
     return m2 + numbers.q * (numbers.iqmp * (m1 - m2) % numbers.p)
 
 
@@ -446,9 +447,9 @@ def check_key_shape(bits: int, exponent: int) -> None:
 
 
 def generate_key(bits: int, exponent: int = 3) -> rsa.RSAPrivateKey:
-    """A new ODA key: ``bits`` a multiple of 8 in 1024-1984 (``cryptography`` refuses < 1024)."""
+    """A new ODA key: ``bits`` a multiple of 8 in 1024-1984 (:mod:`cardspec.crypto.rsa_numbers`)."""
     check_key_shape(bits, exponent)
-    return rsa.generate_private_key(exponent, bits)
+    return private_key_from_primes(*generate_primes(bits, exponent), exponent)
 
 
 def save_private_key(path: str | os.PathLike[str], key: rsa.RSAPrivateKey, *, banner: str = "") -> None:

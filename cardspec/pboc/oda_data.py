@@ -49,6 +49,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from apdu.tlv import build_ber, find
 from cardspec.crypto import CryptoError
 from cardspec.crypto.blockcipher import pad_80, unpad_80
+from cardspec.crypto.rsa_numbers import secret_power
 from cardspec.crypto.oda import (EXPONENTS, CertificateParts, afl_oda_records, make_icc_certificate,
                                  sign_static_data, static_data_to_authenticate)
 
@@ -182,8 +183,8 @@ def icc_key_from_components(parts: Mapping[int, bytes]) -> rsa.RSAPrivateKey:
         raise PbocDataError(f"ICC RSA key: DGIs {', '.join(missing)} are missing")
     qinv, dq, dp, q, p = (int.from_bytes(parts[d], "big") for d in ICC_KEY_DGIS)
     n = p * q
-    if p < 3 or q < 3 or p == q:
-        raise PbocDataError("ICC RSA key: DGIs 8204 and 8205 are not two distinct primes")
+    if p < 3 or q < 3 or p == q or not p % 2 or not q % 2:
+        raise PbocDataError("ICC RSA key: DGIs 8204 and 8205 are not two distinct odd primes")
     if n.bit_length() % 8:
         raise PbocDataError(f"ICC RSA key: p and q give a {n.bit_length()}-bit modulus, not whole bytes")
     if (qinv * q) % p != 1:
@@ -191,7 +192,7 @@ def icc_key_from_components(parts: Mapping[int, bytes]) -> rsa.RSAPrivateKey:
     exponent = next((e for e in EXPONENTS if (dp * e) % (p - 1) == 1 and (dq * e) % (q - 1) == 1), None)
     if exponent is None:
         raise PbocDataError("ICC RSA key: d mod (p-1) and d mod (q-1) invert neither 3 nor 65537")
-    if any(pow(pow(2, exponent, prime), d_prime, prime) != 2 for prime, d_prime in ((p, dp), (q, dq))):
+    if any(secret_power(pow(2, exponent, prime), d_prime, prime) != 2 for prime, d_prime in ((p, dp), (q, dq))):
         raise PbocDataError("ICC RSA key: a signature would not verify (is p or q not a prime?)")
     d = pow(exponent, -1, math.lcm(p - 1, q - 1))
     try:  # checked above as a card would (a signature round trip); OpenSSL's own check costs ~4 ms
