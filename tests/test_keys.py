@@ -200,3 +200,24 @@ def test_the_ca_index_is_two_hex_digits(tmp_path: Path, value: str, shown: str |
         assert keys.oda is not None and keys.oda.ca_index == 0xE3
     else:
         assert load_error(tmp_path, text).endswith(f'[oda] ca_index must be two hex digits such as "E3", got {shown}')
+
+
+@pytest.mark.parametrize("levels, zhejiang", [(0, False), (1, False), (2, False), (3, False), (3, True)])
+def test_card_keys_from_the_kept_region_levels_are_the_spec_derivation(levels: int, zhejiang: bool) -> None:
+    """ssse_card_keys keeps each region's province/city levels; every card key is still
+    diversify()'s, for each level count, across regions and cards, and past the kept limit."""
+    import dataclasses
+
+    import personalize.keys as keys_module
+
+    keys = dataclasses.replace(IssuerKeys.load(TEST_FILE, insecure=True), ssse_levels=levels, zhejiang_rule=zhejiang)
+    masters = {role: key.reveal() for role, key in keys.ssse_master.items()}
+    cards = [bytes.fromhex("00814A444686605199000001AC"), bytes.fromhex("00814A4446866051990000FF01")]
+    for region in ("330102", "650100", "330102"):
+        for hist in cards:
+            assert keys.ssse_card_keys(region, hist) == {
+                role: diversify(keys.ssse_algorithm, master, region, hist, levels, zhejiang_rule=zhejiang)
+                for role, master in masters.items()}
+    for n in range(keys_module.REGIONS_KEPT + 5):
+        keys.ssse_card_keys(f"11{n:04d}", cards[0])
+    assert len(keys._region_keys) == keys_module.REGIONS_KEPT
