@@ -6,10 +6,11 @@ search from a random odd start (as OpenSSL's ``BN_generate_prime_ex`` searches),
 prime ``p`` with gcd(p-1, e) = 1, and |p - q| > 2^(bits/2 - 100) (FIPS 186-4 B.3.3 step
 5.4). A candidate is a prime when GMP's ``mpz_probab_prime_p`` with reps 30 says so:
 trial division, a Baillie-PSW test (no composite is known to pass it), then 6
-Miller-Rabin rounds with random bases (GMP manual §5.11). For exponent 3 the search steps through p ≡ 5 (mod 6) only, so it never
-lands on a prime p ≡ 1 (mod 3): half of all primes, for which 3 divides p - 1, so
-exponent 3 has no inverse. OpenSSL finds those and then throws them away, which makes an exponent-3
-1024-bit key take it ~14 ms here, against ~4 ms for this search.
+Miller-Rabin rounds with random bases (GMP manual §5.11). For exponent 3 the search steps
+through p ≡ 5 (mod 6) only, so it never lands on a prime p ≡ 1 (mod 3): half of all
+primes, for which 3 divides p - 1, so exponent 3 has no inverse. OpenSSL finds those and
+then throws them away, which makes an exponent-3 1024-bit key take it ~14 ms here,
+against ~4 ms for this search.
 
 **Secret powers.** :func:`secret_power` raises to a secret exponent modulo a secret
 prime (a CRT half-signature, a card's key check) with GMP's ``mpz_powm_sec``, built to
