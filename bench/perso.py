@@ -39,7 +39,6 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -212,14 +211,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-data", action="store_true", help="skip (d), the data preparation")
     args = parser.parse_args(argv)
     config = SHORT if args.short else FULL
-    runner.stop_on_sigterm()  # run the cleanup (children, pcscd) on SIGTERM too
-    with tempfile.TemporaryDirectory(prefix="sscard-bench-perso-") as workdir:
-        bench = Bench(config, Path(workdir), pcsc=not args.no_pcsc, data=not args.no_data)
-        try:
-            bench.run()
-        except KeyboardInterrupt:
-            print("bench.perso: interrupted; helper processes stopped", file=sys.stderr)
-            return 130
+
+    def run(workdir: Path) -> Bench:
+        bench = Bench(config, workdir, pcsc=not args.no_pcsc, data=not args.no_data)
+        bench.run()
+        return bench
+
+    bench = runner.run_in_workdir("bench.perso", "sscard-bench-perso-", run)
+    if bench is None:
+        return 130
     print(f"personalization benchmark ({config.mode}): profile {PROFILE}, {config.inprocess_cards} cards in-process, "
           f"{config.pcsc_cards} per slot through pcscd, data preparation of "
           f"{' and '.join(f'{n:,}' for n in config.data_sizes)} records ({config.oda_records} with ODA)")

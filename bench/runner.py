@@ -12,17 +12,21 @@ run's timestamp and the machine it ran on.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import os
 import platform
 import signal
+import sys
+import tempfile
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
-__all__ = ["parser", "add_counts", "with_counts", "positive", "stop_on_sigterm", "timestamp", "machine", "cpu_model"]
+__all__ = ["parser", "add_counts", "with_counts", "positive", "stop_on_sigterm", "run_in_workdir", "timestamp", "machine", "cpu_model"]
 
 _C = TypeVar("_C")
+_R = TypeVar("_R")
 
 
 def parser(prog: str, doc: str | None, default_json: Path, short_help: str) -> argparse.ArgumentParser:
@@ -61,18 +65,28 @@ def stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, _interrupt)
 
 
+def run_in_workdir(prog: str, prefix: str, run: Callable[[Path], _R]) -> _R | None:
+    """``run(workdir)`` in a new temporary directory, with SIGTERM as Ctrl-C; on either,
+    says that ``prog`` was interrupted (its helpers stopped by their cleanup) and returns None."""
+    stop_on_sigterm()  # run the cleanup (children, pcscd) on SIGTERM too
+    with tempfile.TemporaryDirectory(prefix=prefix) as workdir:
+        try:
+            return run(Path(workdir))
+        except KeyboardInterrupt:
+            print(f"{prog}: interrupted; helper processes stopped", file=sys.stderr)
+            return None
+
+
 def timestamp() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def cpu_model() -> str:
     """The CPU's model name (from /proc/cpuinfo on Linux)."""
-    try:
+    with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
     return platform.processor() or "unknown"
 
 

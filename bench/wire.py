@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -250,14 +249,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     runner.add_counts(parser, "APDUs per target for (a)-(c)", "APDUs for vicc (it takes ~44 ms each)")
     args = parser.parse_args(argv)
     config = runner.with_counts(SHORT if args.short else FULL, args)
-    runner.stop_on_sigterm()  # run the cleanup (children, pcscd) on SIGTERM too
-    with tempfile.TemporaryDirectory(prefix="sscard-bench-") as workdir:
-        bench = Bench(config, Path(workdir))
-        try:
-            bench.run()
-        except KeyboardInterrupt:
-            print("bench.wire: interrupted; helper processes stopped", file=sys.stderr)
-            return 130
+
+    def run(workdir: Path) -> Bench:
+        bench = Bench(config, workdir)
+        bench.run()
+        return bench
+
+    bench = runner.run_in_workdir("bench.wire", "sscard-bench-", run)
+    if bench is None:
+        return 130
     print(f"wire benchmark ({config.mode}): {len(measure.MIX)} APDUs cycled, "
           f"{config.apdus} per target, {config.vicc_apdus} for vicc")
     print(bench.table())

@@ -17,7 +17,6 @@ default transport key of that file as MF key 00.
 """
 from __future__ import annotations
 
-import functools
 import importlib.util
 import tomllib
 from dataclasses import dataclass, replace
@@ -26,6 +25,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from apdu.errors import SSCardError
+from apdu.filecache import per_file_version
 from cardspec.crypto.blockcipher import CARD_KEY_SIZE, Algorithm
 from cardspec.crypto.diversify import diversify
 from cardspec.ids import DfKeyId, KeyId, SsseTag
@@ -77,16 +77,11 @@ def load_test_keys(algorithm: Algorithm, path: Path | None = None) -> MasterKeys
     """The ``[transport]`` key and the ``[<alg>.<space>]`` master keys of ``path``
     (default: ``vectors/test-keys.toml``). The file is parsed again only when it changed:
     every blank card needs its transport key, and parsing costs ~0.4 ms."""
-    path = path or _vectors_path(TEST_KEYS_FILE)
-    try:
-        stat = path.stat()
-    except OSError as exc:
-        raise KeyFileError(f"{path}: cannot read test keys ({exc.strerror})") from None
-    return _parse_test_keys(algorithm, path, stat.st_mtime_ns, stat.st_size)
+    return _parse_test_keys(path or _vectors_path(TEST_KEYS_FILE), algorithm)
 
 
-@functools.lru_cache(maxsize=8)
-def _parse_test_keys(algorithm: Algorithm, path: Path, _mtime_ns: int, _size: int) -> MasterKeys:
+@per_file_version
+def _parse_test_keys(path: Path, algorithm: Algorithm) -> MasterKeys:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:

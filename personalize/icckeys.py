@@ -14,6 +14,7 @@ memory and its pipes, and are dropped with it.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -90,10 +91,8 @@ class _Generator:
             self.proc.wait()
         self._reader.join(_STOP_TIMEOUT_S)  # it reads to the end of the dead child's output
         for pipe in (self._stdin, self.proc.stdout):
-            try:
+            with contextlib.suppress(OSError):
                 pipe.close()  # type: ignore[union-attr]
-            except OSError:
-                pass
 
 
 class IccKeyPool:

@@ -37,6 +37,7 @@ from __future__ import annotations
 import hmac
 import re
 import stat
+import threading
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -180,6 +181,7 @@ class IssuerKeys:
     oda: OdaKeys | None = None  #: the [oda] section (:mod:`.odakeys`)
     mf: Mapping[str, SecretKey] = field(default_factory=dict)  #: transport, cmk (checked here, used by mfkeys)
     _region_keys: dict[str, dict[str, bytes]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _region_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @classmethod
     def load(cls, path: str | Path, *, insecure: bool = False) -> IssuerKeys:
@@ -249,9 +251,10 @@ class IssuerKeys:
             region = {role: diversify_to_region(alg, key.reveal(), region_code, self.ssse_levels,
                                                 zhejiang_rule=self.zhejiang_rule)
                       for role, key in self.ssse_master.items()}
-            if len(self._region_keys) >= REGIONS_KEPT:  # memory stays bounded, whatever the input
-                del self._region_keys[next(iter(self._region_keys))]
-            self._region_keys[region_code] = region
+            with self._region_lock:  # batch workers share the keys
+                if len(self._region_keys) >= REGIONS_KEPT:  # memory stays bounded, whatever the input
+                    del self._region_keys[next(iter(self._region_keys))]
+                self._region_keys[region_code] = region
         if not self.ssse_levels:
             return dict(region)
         card = card_factor(atr_historical)

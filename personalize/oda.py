@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from apdu.dol import build_dol_data
 from apdu.errors import TLVError
+from apdu.filecache import per_file_version
 from apdu.tlv import parse_one
 from cardspec.crypto import CryptoError
 from cardspec.crypto.oda import (TEST_CA_INDEX, CertificateParts, PublicKey, afl_oda_records,
@@ -61,19 +62,11 @@ class OdaPlan:
     ca_index: int
 
 
-@functools.lru_cache(maxsize=8)
-def _parsed(path: Path, mtime_ns: int, size: int) -> rsa.RSAPrivateKey:
-    return load_private_key(path, insecure=True)  # IssuerKeys.load has checked the files' modes
-
-
+@per_file_version
 def _private_key(path: Path) -> rsa.RSAPrivateKey:
     """An [oda] key file, parsed once per version of the file: parsing checks the RSA key,
     ~10 ms, which a batch would otherwise spend on every card."""
-    try:
-        st = path.stat()
-    except OSError:
-        return load_private_key(path, insecure=True)  # raises the CryptoError naming the file
-    return _parsed(path, st.st_mtime_ns, st.st_size)
+    return load_private_key(path, insecure=True)  # IssuerKeys.load has checked the files' modes
 
 
 @functools.lru_cache(maxsize=64)

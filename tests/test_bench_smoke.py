@@ -92,12 +92,17 @@ def test_pcsc_lock_waits_for_other_holders_but_not_for_ancestors(tmp_path):
         assert how == f"took {lock}"
 
 
-@pytest.mark.pcsc
-def test_wire_benchmark_short_run(tmp_path):
+def _require_pcsc_stack() -> None:
+    """Skip unless pcscd with vpcd and pyscard are installed (the benchmark starts pcscd itself)."""
     status = pcscd.status()
     if status.binary is None or not status.vpcd:
         pytest.skip(f"pcscd with vsmartcard-vpcd is not installed ({pcscd.INSTALL_HINT})")
     pytest.importorskip("smartcard", reason="pyscard is not installed")
+
+
+@pytest.mark.pcsc
+def test_wire_benchmark_short_run(tmp_path):
+    _require_pcsc_stack()
     out = tmp_path / "wire.json"
     done = subprocess.run([sys.executable, "-m", "bench.wire", "--short", "--json", str(out)], cwd=ROOT,
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
@@ -260,10 +265,7 @@ def test_perso_benchmark_short_run_in_process_and_data(tmp_path):
 
 @pytest.mark.pcsc
 def test_perso_benchmark_short_run_through_pcscd(tmp_path):
-    status = pcscd.status()
-    if status.binary is None or not status.vpcd:
-        pytest.skip(f"pcscd with vsmartcard-vpcd is not installed ({pcscd.INSTALL_HINT})")
-    pytest.importorskip("smartcard", reason="pyscard is not installed")
+    _require_pcsc_stack()
     config, result, stdout = _perso_short(tmp_path, "--no-data")
     for variant, target in result["targets"].items():
         apdus = target["inprocess"]["apdus_per_card"]

@@ -25,7 +25,7 @@ class StubCard:
         return self.atr
 
     def power_off(self) -> None:
-        pass
+        """Nothing to do: the answers do not depend on power."""
 
     def reset(self) -> bytes:
         return self.atr
